@@ -1,0 +1,1 @@
+"""FastDistill: distil a large teacher LLM into a small, fast student."""

@@ -1,0 +1,199 @@
+"""Typed run configuration: the `parameters:` part of a run's YAML.
+
+Every section is a pydantic model that forbids unknown keys, so a typo stops
+the run before any step starts. `load_run_config` turns a YAML file into a
+validated `RunConfig` or raises `ConfigError` with one line per problem, each
+naming the field path, what was wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from fastdistill.models import ModelSpecError, validate_spec
+from fastdistill.quality import GateConfig
+
+# Keys of ZenML 0.98's PipelineRunConfiguration; anything else at the top level is a typo.
+ZENML_TOP_LEVEL_KEYS = frozenset({
+    "run_name", "enable_cache", "enable_artifact_metadata", "enable_artifact_visualization",
+    "enable_step_logs", "enable_pipeline_logs", "enable_heartbeat", "schedule", "build", "steps", "settings",
+    "environment", "secrets", "tags", "extra", "model", "parameters", "retry", "init_hook_source",
+    "init_hook_kwargs", "cleanup_hook_source", "failure_hook_source", "success_hook_source",
+    "start_hook_source", "end_hook_source", "pause_hook_source", "resume_hook_source", "substitutions",
+    "cache_policy", "execution_mode", "skip_successful_steps", "steps_to_skip", "step_input_overrides",
+    "step_default_input_overrides",
+})
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(_Section):
+    seeds_path: str = Field("data/seeds.jsonl", description="JSONL file of seed tasks: id, category, prompt, reference.")
+    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of seeds per category held out for evaluation.")
+    max_seeds: int | None = Field(None, ge=2, description="Use at most this many seeds (None: all).")
+    seed: int = Field(0, description="Random seed of the train/eval split.")
+    seeds_sha256: str | None = Field(
+        None, description="Filled in by validation from the file's bytes; it keys ZenML's cache and the registry's data tag."
+    )
+
+    @model_validator(mode="after")
+    def _seeds_file_exists(self) -> "DataConfig":
+        path = Path(self.seeds_path)
+        if not path.is_file():
+            raise ValueError(f"seeds_path: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if self.seeds_sha256 not in (None, digest):
+            raise ValueError(f"seeds_sha256: '{self.seeds_sha256}' does not match the file's sha256 {digest}")
+        object.__setattr__(self, "seeds_sha256", digest)
+        return self
+
+
+class SynthesisConfig(_Section):
+    enabled: bool = Field(True, description="Generate new instructions with the teacher (Self-Instruct).")
+    num_requests: int = Field(8, ge=1, description="Few-shot prompts sent to the teacher.")
+    examples_per_request: int = Field(4, ge=1, le=12, description="Seed tasks shown in each few-shot prompt.")
+    max_new_tokens: int = Field(160, ge=16, description="Token budget of each generated task list.")
+    temperature: float = Field(0.8, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    novelty_threshold: float = Field(0.7, gt=0.0, le=1.0, description="Drop an instruction whose ROUGE-L to the pool is at least this.")
+    seed: int = 0
+
+
+def _check_spec(value: str) -> str:
+    try:
+        validate_spec(value)
+    except ModelSpecError as err:
+        raise ValueError(str(err)) from None
+    return value
+
+
+class TeacherConfig(_Section):
+    model: str = Field("packaged:smollm2-135m-instruct", description="Teacher spec: packaged:NAME, tiny:NAME, a local directory or a hub id.")
+    backend: Literal["hf"] = Field("hf", description="Inference backend.")
+    top_k: int = Field(8, ge=1, le=256, description="Top-k logprobs kept per response token.")
+    max_new_tokens: int = Field(96, ge=1)
+    batch_size: int = Field(16, ge=1, description="Prompts per generate call; batching is what makes CPU inference bearable.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
+
+    @field_validator("model")
+    @classmethod
+    def _known_spec(cls, value: str) -> str:
+        return _check_spec(value)
+
+
+class StudentConfig(_Section):
+    model: str | None = Field(None, description="A given student spec (same forms as the teacher's).")
+    num_layers: int | None = Field(None, ge=1, description="Build the student from the teacher, keeping this many evenly spaced layers.")
+
+    @field_validator("model")
+    @classmethod
+    def _known_spec(cls, value: str | None) -> str | None:
+        return value if value is None else _check_spec(value)
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> "StudentConfig":
+        if (self.model is None) == (self.num_layers is None):
+            raise ValueError("set exactly one of student.model (a model spec) or student.num_layers (layer selection from the teacher)")
+        return self
+
+
+class TrainingConfig(_Section):
+    objective: Literal["fkl"] = Field("fkl", description="KD objective; the walking skeleton ships forward KL on top-k soft targets.")
+    ce_weight: float = Field(0.5, ge=0.0, le=1.0, description="loss = ce_weight * CE + (1 - ce_weight) * KD.")
+    temperature: float = Field(1.0, gt=0.0, description="Softening temperature T of the KD term (gradients scaled by T^2).")
+    learning_rate: float = Field(5e-5, gt=0.0)
+    epochs: float = Field(2.0, gt=0.0)
+    batch_size: int = Field(8, ge=1)
+    max_length: int = Field(384, ge=16, description="Prompt + response tokens per example; longer responses are cut.")
+    warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    seed: int = 0
+
+
+class EvaluationConfig(_Section):
+    max_new_tokens: int = Field(64, ge=1)
+    batch_size: int = Field(8, ge=1)
+    max_examples: int | None = Field(None, ge=1, description="Evaluate on at most this many held-out prompts.")
+
+
+METRICS = ("rougeL_vs_reference", "rougeL_vs_teacher", "teacher_forced_kl", "top1_agreement", "student_tokens_per_s")
+
+
+class RegistryConfig(_Section):
+    model_name: str = Field("fastdistill-student", min_length=1)
+    metric: Literal[METRICS] = Field("rougeL_vs_teacher", description="Metric that decides promotion to champion.")  # type: ignore[valid-type]
+    greater_is_better: bool = True
+    min_delta: float = Field(0.0, ge=0.0, description="Required margin over the current champion.")
+
+
+class RunConfig(_Section):
+    """Everything under `parameters:` in a run YAML: one section per pipeline parameter."""
+
+    data: DataConfig
+    synthesis: SynthesisConfig = SynthesisConfig()
+    gate: GateConfig = GateConfig()
+    teacher: TeacherConfig = TeacherConfig()
+    student: StudentConfig = StudentConfig(num_layers=10)
+    training: TrainingConfig = TrainingConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
+    registry: RegistryConfig = RegistryConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_default_data(cls, values: Any) -> Any:
+        # DataConfig's defaults check a file on disk, so they cannot be a class-level default.
+        if isinstance(values, dict) and "data" not in values:
+            values = {**values, "data": {}}
+        return values
+
+
+def fingerprint(*sections: BaseModel) -> str:
+    """sha256 of the sections' canonical JSON: equal configs give equal fingerprints."""
+    payload = [(type(s).__name__, s.model_dump(mode="json")) for s in sections]
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+class ConfigError(ValueError):
+    """A run config that cannot run; the message lists every problem, one per line."""
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling; see `python run.py distill --help` for the sections)"
+    if kind == "literal_error":
+        return f"{path} = {error['input']!r} is not allowed: {msg.removeprefix('Input should be ')}"
+    msg = msg.removeprefix("Value error, ")
+    return f"{path}: {msg} (got {error['input']!r})" if kind != "value_error" else f"{path}: {msg}"
+
+
+def validate_parameters(parameters: dict[str, Any], source: str = "config") -> RunConfig:
+    try:
+        return RunConfig.model_validate(parameters)
+    except ValidationError as err:
+        lines = [_describe(e) for e in err.errors()]
+        raise ConfigError(f"{source}: " + f"\n{' ' * (len(source) + 2)}".join(lines)) from None
+
+
+def load_run_config(path: Path) -> tuple[dict[str, Any], RunConfig]:
+    """Read a run YAML; return the raw document and its validated parameters."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file does not exist")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping with model:, settings:, parameters:, steps: keys")
+    unknown = sorted(set(document) - ZENML_TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; FastDistill settings go under parameters:")
+    return document, validate_parameters(document.get("parameters") or {}, str(path))

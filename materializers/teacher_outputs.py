@@ -1,0 +1,60 @@
+"""Stores `TeacherOutputs` (responses with top-k logprobs) as Parquet + JSON."""
+
+from __future__ import annotations
+
+import html
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from zenml.enums import ArtifactType, VisualizationType
+from zenml.io import fileio
+from zenml.materializers.base_materializer import BaseMaterializer
+
+from fastdistill.topk import TeacherOutputs
+from materializers._files import download_dir, upload_dir
+
+
+class TeacherOutputsMaterializer(BaseMaterializer):
+    ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TeacherOutputs,)
+    ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
+
+    def save(self, data: TeacherOutputs) -> None:
+        with tempfile.TemporaryDirectory() as local:
+            data.save(Path(local))
+            upload_dir(Path(local), self.uri)
+
+    def load(self, data_type: type[Any]) -> TeacherOutputs:
+        with tempfile.TemporaryDirectory() as local:
+            download_dir(self.uri, Path(local))
+            return TeacherOutputs.load(Path(local))
+
+    def extract_metadata(self, data: TeacherOutputs) -> dict[str, Any]:
+        stored = sum(fileio.size(os.path.join(self.uri, f)) or 0 for f in ("rows.parquet", "meta.json"))
+        tokens = data.num_tokens
+        return {
+            "rows": len(data.frame),
+            "tokens": tokens,
+            "bytes_per_token": round(stored / tokens, 2) if tokens else 0.0,
+            "teacher": data.meta.teacher,
+            "top_k": data.meta.top_k,
+            "teacher_tokens_per_s": data.meta.tokens_per_s,
+        }
+
+    def save_visualizations(self, data: TeacherOutputs) -> dict[str, VisualizationType]:
+        rows = "".join(
+            f"<tr><td>{html.escape(str(r.split))}</td><td>{html.escape(r.prompt)}</td>"
+            f"<td>{html.escape(r.response_text)}</td><td>{len(r.response_ids)}</td></tr>"
+            for r in data.frame.head(50).itertuples()
+        )
+        page = (
+            f"<html><body><h3>Teacher outputs: {len(data.frame)} rows, {data.num_tokens} tokens, "
+            f"top-{data.meta.top_k} from {html.escape(data.meta.teacher)}</h3>"
+            "<table border=1 cellpadding=4><tr><th>split</th><th>prompt</th><th>teacher response</th><th>tokens</th></tr>"
+            f"{rows}</table></body></html>"
+        )
+        uri = os.path.join(self.uri, "preview.html")
+        with fileio.open(uri, "w") as f:
+            f.write(page)
+        return {uri: VisualizationType.HTML}

@@ -1,0 +1,23 @@
+from typing import Annotated
+
+import mlflow
+from zenml import log_metadata, step
+
+from fastdistill import evaluation
+from fastdistill.artifacts import ModelDirectory
+from fastdistill.config import EvaluationConfig
+from fastdistill.teacher import HFBackend
+from fastdistill.topk import TeacherOutputs
+
+
+@step(experiment_tracker=True)
+def evaluate(
+    student_model: ModelDirectory, teacher_outputs: TeacherOutputs, evaluation_config: EvaluationConfig
+) -> tuple[Annotated[dict, "eval_metrics"], Annotated[list, "eval_samples"]]:
+    """Score the student on the held-out split against references and the teacher."""
+    student = HFBackend(student_model.path)
+    result = evaluation.evaluate_student(student, teacher_outputs, evaluation_config)
+    mlflow.log_metrics(result.metrics)
+    mlflow.log_dict({"samples": result.samples}, "evaluation/samples.json")
+    log_metadata(result.metrics)
+    return result.metrics, result.samples

@@ -1,0 +1,136 @@
+"""End to end: `run.py distill --config configs/tiny.yaml` in a fresh copy of the project.
+
+Real ZenML (local orchestrator, its own config dir), real MLflow (SQLite store)
+and real training; the models are tiny and built in-process, so nothing is
+downloaded. The project is copied to a temp dir so the run cannot touch the
+developer's ZenML repository or MLflow store.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["run.py", "fastdistill", "steps", "pipelines", "materializers", "configs", "data"]
+
+pytestmark = pytest.mark.e2e
+
+
+def _copy_project(dest: Path) -> Path:
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def _run(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "run.py", *args], cwd=project, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, model_cache_dir):
+    project = _copy_project(tmp_path_factory.mktemp("project"))
+    env = {
+        **os.environ,
+        "ZENML_CONFIG_PATH": str(project / ".zenml-global"),
+        "FASTDISTILL_CACHE": str(model_cache_dir),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("MLFLOW_TRACKING_URI", None)
+    first = _run(project, env, "distill", "--config", "configs/tiny.yaml", "--report-dir", "reports")
+    assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-8000:]
+    return project, env, first
+
+
+def _tracking_uri(project: Path) -> str:
+    return f"sqlite:///{project / '.fastdistill' / 'mlflow' / 'mlflow.db'}"
+
+
+def test_zenml_run_completed_with_every_step(tiny_run):
+    project, env, _ = tiny_run
+    script = (
+        "from zenml.client import Client\n"
+        "run = Client().get_pipeline(name_id_or_prefix='distill').last_run\n"
+        "print(run.status.value, sorted(run.steps))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    status, steps = out.stdout.strip().split(" ", 1)
+    assert status == "completed"
+    for step in ("load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student", "evaluate", "register_student"):
+        assert step in steps
+
+
+def test_mlflow_holds_a_run_with_evaluation_metrics(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    project, _, _ = tiny_run
+    client = MlflowClient(_tracking_uri(project))
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    with_metrics = [r for r in runs if "rougeL_vs_teacher" in r.data.metrics]
+    assert len(with_metrics) == 1
+    metrics = with_metrics[0].data.metrics
+    for name in ("rougeL_vs_reference", "teacher_forced_kl", "top1_agreement", "student_tokens_per_s"):
+        assert name in metrics
+    assert 0.0 <= metrics["rougeL_vs_teacher"] <= 1.0
+    assert metrics["teacher_forced_kl"] >= 0.0
+    assert metrics["student_tokens_per_s"] > 0.0
+    assert len(client.get_metric_history(with_metrics[0].info.run_id, "train/loss")) >= 1
+
+
+def test_registry_has_challenger_and_champion_and_model_generates(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    project, _, _ = tiny_run
+    uri = _tracking_uri(project)
+    client = MlflowClient(uri)
+    challenger = client.get_model_version_by_alias("fastdistill-student", "challenger")
+    champion = client.get_model_version_by_alias("fastdistill-student", "champion")
+    assert challenger.version == champion.version == "1"
+    assert challenger.tags["teacher"] == "tiny:teacher"
+    assert challenger.tags["objective"] == "fkl"
+
+    import mlflow
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    mlflow.set_tracking_uri(uri)
+    local = Path(mlflow.artifacts.download_artifacts(f"models:/fastdistill-student@champion"))
+    model_dir = next(p.parent for p in local.rglob("config.json") if (p.parent / "tokenizer_config.json").exists() or True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir if (model_dir / "tokenizer.json").exists() else local.rglob("tokenizer.json").__next__().parent)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    ids = tokenizer("Name a color.", return_tensors="pt")
+    out = model.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.eos_token_id)
+    assert out.shape[1] > ids["input_ids"].shape[1]
+    assert isinstance(tokenizer.decode(out[0]), str)
+
+
+def test_summary_and_report_are_written(tiny_run):
+    project, _, first = tiny_run
+    assert "rougeL_vs_teacher" in first.stdout
+    assert "mlflow ui --backend-store-uri" in first.stdout
+    reports = list((project / "reports").glob("*.html"))
+    assert len(reports) == 1
+    page = reports[0].read_text()
+    assert "data:image/png;base64," in page and "rougeL_vs_reference" in page
+
+
+def test_invalid_config_fails_before_any_step(tiny_run, tmp_path):
+    project, env, _ = tiny_run
+    bad = tmp_path / "bad.yaml"
+    text = (project / "configs" / "tiny.yaml").read_text().replace("ce_weight", "ce_wieght")
+    bad.write_text(text.replace("learning_rate: 1.0e-3", "learning_rate: 1.0e-3\n    ce_wieght: 0.5"))
+    out = _run(project, env, "distill", "--config", str(bad))
+    assert out.returncode == 2
+    assert "training.ce_wieght: unknown key" in out.stdout
