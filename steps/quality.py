@@ -14,7 +14,7 @@ def quality_gate(
     kept, rejected = quality.filter_rows(candidates, gate_config)
     quarantine = pd.concat([synthesis_rejects, rejected], ignore_index=True)
     report = quality.run_gate(kept, len(candidates), gate_config)
-    summary = {"passed": report.passed, **report.counts, "quarantined": len(quarantine),
+    summary = {"passed": report.passed, **report.counts, **quality.reason_counts(quarantine), "quarantined": len(quarantine),
                "failed_expectations": [r.name for r in report.results if not r.success]}
     log_metadata({k: v for k, v in summary.items() if k != "failed_expectations"})
     if not report.passed:

@@ -1,0 +1,25 @@
+"""Shared fixtures. Nothing here downloads: models are tiny and built in-process."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(scope="session")
+def model_cache_dir(tmp_path_factory):
+    """One model cache per test session: the tokenizer extraction and tiny models are built once."""
+    return tmp_path_factory.mktemp("fastdistill-cache")
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_dir(model_cache_dir):
+    from fastdistill.models import resolve_model
+
+    return resolve_model("tiny:teacher", model_cache_dir)
