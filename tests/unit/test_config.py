@@ -1,0 +1,114 @@
+"""Config errors stop a run up front and name the field, what was wrong and what is accepted."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fastdistill.config import ConfigError, RunConfig, fingerprint, load_run_config, validate_parameters
+
+
+@pytest.fixture()
+def seeds(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "seeds.jsonl"
+    path.write_text('{"id": "a", "category": "c", "prompt": "p", "reference": "r"}\n')
+    return path
+
+
+def _error(params: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        validate_parameters(params, "cfg.yaml")
+    return str(err.value)
+
+
+def test_defaults_validate_and_fill_in_the_seeds_hash(seeds):
+    config = validate_parameters({"data": {"seeds_path": str(seeds)}})
+    assert isinstance(config, RunConfig)
+    assert len(config.data.seeds_sha256) == 64
+    assert config.student.num_layers == 10 and config.teacher.model == "packaged:smollm2-135m-instruct"
+
+
+def test_unknown_key_names_its_path(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "training": {"ce_wieght": 0.5}})
+    assert "cfg.yaml: training.ce_wieght: unknown key" in message
+
+
+def test_wrong_type_names_field_and_value(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"top_k": "many"}})
+    assert "teacher.top_k" in message and "'many'" in message
+
+
+def test_out_of_range_value_says_the_bound(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "training": {"ce_weight": 1.5}})
+    assert "training.ce_weight" in message and "less than or equal to 1" in message
+
+
+def test_missing_seeds_file_is_named():
+    message = _error({"data": {"seeds_path": "nowhere/seeds.jsonl"}})
+    assert "data: seeds_path: file 'nowhere/seeds.jsonl' does not exist" in message
+
+
+def test_unknown_teacher_spec_lists_accepted_forms(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"model": "packaged:gpt5"}})
+    assert "teacher.model" in message and "'packaged:gpt5' is not a packaged model" in message
+    assert "smollm2-135m-instruct" in message
+
+
+def test_unknown_objective_lists_choices(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "training": {"objective": "rkll"}})
+    assert "training.objective = 'rkll' is not allowed: 'fkl'" in message
+
+
+def test_student_needs_exactly_one_source(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "student": {"model": "tiny:s", "num_layers": 2}})
+    assert "student: set exactly one of student.model" in message
+
+
+def test_unknown_registry_metric_lists_choices(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "registry": {"metric": "bleu"}})
+    assert "registry.metric = 'bleu' is not allowed" in message and "rougeL_vs_teacher" in message
+
+
+def test_every_problem_is_reported_at_once(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"top_k": 0}, "evaluation": {"batch_size": 0}})
+    assert "teacher.top_k" in message and "evaluation.batch_size" in message
+
+
+def test_yaml_file_errors(tmp_path, seeds):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("parameters: [1, 2\n")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_run_config(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(textwrap.dedent(f"""
+        paramters:
+          data: {{seeds_path: {seeds}}}
+    """))
+    with pytest.raises(ConfigError, match=r"unknown top-level key\(s\) \['paramters'\]"):
+        load_run_config(typo)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_run_config(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_are_valid():
+    root = Path(__file__).resolve().parents[2]
+    for name in ("quickstart.yaml", "tiny.yaml"):
+        import os
+
+        cwd = os.getcwd()
+        os.chdir(root)
+        try:
+            document, config = load_run_config(root / "configs" / name)
+        finally:
+            os.chdir(cwd)
+        assert "model" in document and config.registry.model_name == "fastdistill-student"
+
+
+def test_fingerprint_changes_with_config(seeds):
+    a = validate_parameters({"data": {"seeds_path": str(seeds)}})
+    b = validate_parameters({"data": {"seeds_path": str(seeds)}, "training": {"learning_rate": 1e-3}})
+    assert fingerprint(a.training) != fingerprint(b.training)
+    assert fingerprint(a.training) == fingerprint(validate_parameters({"data": {"seeds_path": str(seeds)}}).training)
