@@ -176,4 +176,4 @@ def reason_counts(quarantine: pd.DataFrame) -> dict[str, int]:
     if quarantine.empty:
         return {}
     kinds = quarantine["reasons"].str.split("; ").explode().str.split(":").str[0]
-    return {f"rejected: {k}": int(v) for k, v in kinds.value_counts().items()}
+    return {f"rejected/{k}": int(v) for k, v in kinds.value_counts().items()}

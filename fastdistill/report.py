@@ -39,10 +39,10 @@ def print_summary(summary: RunSummary, report_path: Path | None, console: Consol
         console.print(f"  load it: mlflow.transformers.load_model('{reg['model_uri']}')")
     console.print("where to look:")
     if summary.tracking_uri:
-        console.print(f"  MLflow UI:       mlflow ui --backend-store-uri {summary.tracking_uri}")
+        console.print(f"  MLflow UI:       mlflow ui --backend-store-uri {summary.tracking_uri}", soft_wrap=True)
     console.print("  ZenML dashboard: zenml login --local")
     if report_path:
-        console.print(f"  report:          {report_path}")
+        console.print(f"  report:          {report_path}", soft_wrap=True)
 
 
 def _loss_plot(history: dict[str, list[tuple[int, float]]]) -> str:

@@ -158,7 +158,7 @@ def _sft_config(config: TrainingConfig, output_dir: str) -> SFTConfig:
         per_device_train_batch_size=config.batch_size,
         num_train_epochs=config.epochs,
         learning_rate=config.learning_rate,
-        warmup_ratio=config.warmup_ratio,
+        warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps in transformers 5
         lr_scheduler_type="cosine",
         logging_steps=1,
         save_strategy="no",

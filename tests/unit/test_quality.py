@@ -40,7 +40,7 @@ def test_all_reasons_are_joined_and_counted():
         "too short: 14 < 30 chars; refusal/boilerplate pattern; exact duplicate of an earlier row",
     ]
     assert reason_counts(quarantine) == {
-        "rejected: too short": 2, "rejected: refusal/boilerplate pattern": 2, "rejected: exact duplicate of an earlier row": 1,
+        "rejected/too short": 2, "rejected/refusal/boilerplate pattern": 2, "rejected/exact duplicate of an earlier row": 1,
     }
 
 
