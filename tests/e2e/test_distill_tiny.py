@@ -103,17 +103,18 @@ def test_registry_has_challenger_and_champion_and_model_generates(tiny_run):
     assert challenger.tags["objective"] == "fkl"
 
     import mlflow
-    from transformers import AutoModelForCausalLM, AutoTokenizer
 
     mlflow.set_tracking_uri(uri)
-    local = Path(mlflow.artifacts.download_artifacts(f"models:/fastdistill-student@champion"))
-    model_dir = next(p.parent for p in local.rglob("config.json") if (p.parent / "tokenizer_config.json").exists() or True)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir if (model_dir / "tokenizer.json").exists() else local.rglob("tokenizer.json").__next__().parent)
-    model = AutoModelForCausalLM.from_pretrained(model_dir)
+    try:
+        components = mlflow.transformers.load_model("models:/fastdistill-student@champion", return_type="components")
+    finally:
+        mlflow.set_tracking_uri(None)
+    model, tokenizer = components["model"], components["tokenizer"]
+    assert model.config.num_hidden_layers == 2  # the layer-selected student, not the 4-layer teacher
     ids = tokenizer("Name a color.", return_tensors="pt")
     out = model.generate(**ids, max_new_tokens=5, do_sample=False, pad_token_id=tokenizer.eos_token_id)
-    assert out.shape[1] > ids["input_ids"].shape[1]
-    assert isinstance(tokenizer.decode(out[0]), str)
+    assert out.shape[1] == ids["input_ids"].shape[1] + 5
+    assert isinstance(tokenizer.decode(out[0, ids["input_ids"].shape[1]:]), str)
 
 
 def test_summary_and_report_are_written(tiny_run):
