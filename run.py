@@ -44,7 +44,7 @@ def cli(ctx: click.Context) -> None:
     MLflow tracking and registry under .fastdistill/ in this directory.
     """
     if ctx.invoked_subcommand is None:
-        ctx.invoke(distill, config=QUICKSTART)
+        ctx.invoke(distill, config_path=QUICKSTART)
 
 
 @cli.command()

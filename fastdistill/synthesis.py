@@ -19,6 +19,7 @@ from rouge_score import rouge_scorer
 from fastdistill.config import SynthesisConfig
 from fastdistill.data import CANDIDATE_COLUMNS
 
+QUARANTINE_COLUMNS = ["id", "prompt", "reasons", "source"]
 _NUMBERED = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+(.*\S)\s*$")
 _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
 
@@ -87,6 +88,10 @@ def collect(responses: list[str], train_prompts: list[str], config: SynthesisCon
     candidates = pd.DataFrame(kept, columns=["id", "prompt"])
     candidates["category"], candidates["reference"] = "synthetic", None
     candidates["source"], candidates["split"] = "self_instruct", "train"
-    quarantine = pd.DataFrame(rejected, columns=["id", "prompt", "reasons"])
-    quarantine["source"] = "self_instruct"
+    quarantine = pd.DataFrame(rejected, columns=["id", "prompt", "reasons"]).assign(source="self_instruct")
     return candidates[CANDIDATE_COLUMNS], quarantine
+
+
+
+def empty_quarantine() -> pd.DataFrame:
+    return pd.DataFrame(columns=QUARANTINE_COLUMNS)

@@ -12,9 +12,8 @@ def synthesize(
     seeds: pd.DataFrame, synthesis_config: SynthesisConfig, teacher_config: TeacherConfig
 ) -> tuple[Annotated[pd.DataFrame, "candidates"], Annotated[pd.DataFrame, "synthesis_rejects"]]:
     """Self-Instruct: the teacher writes new tasks; seeds plus novel ones become candidates."""
-    rejects = synthesis.collect([], [], synthesis_config)[1]
     if not synthesis_config.enabled:
-        return seeds, rejects
+        return seeds, synthesis.empty_quarantine()
     train_prompts = seeds.loc[seeds["split"] == "train", "prompt"].tolist()
     requests = synthesis.build_requests(train_prompts, synthesis_config)
     backend = teacher.backend_for(teacher_config)
