@@ -91,7 +91,10 @@ class TeacherConfig(_Section):
 
 class StudentConfig(_Section):
     model: str | None = Field(None, description="A given student spec (same forms as the teacher's).")
-    num_layers: int | None = Field(None, ge=1, description="Build the student from the teacher, keeping this many evenly spaced layers.")
+    num_layers: int | None = Field(None, ge=1, description="Build the student from the teacher, keeping this many of its layers.")
+    layer_selection: Literal["drop_block", "evenly_spaced"] = Field(
+        "drop_block", description="Which teacher layers a built student keeps (see fastdistill.models.select_layers)."
+    )
 
     @field_validator("model")
     @classmethod
@@ -109,8 +112,8 @@ class TrainingConfig(_Section):
     objective: Literal["fkl"] = Field("fkl", description="KD objective; the walking skeleton ships forward KL on top-k soft targets.")
     ce_weight: float = Field(0.5, ge=0.0, le=1.0, description="loss = ce_weight * CE + (1 - ce_weight) * KD.")
     temperature: float = Field(1.0, gt=0.0, description="Softening temperature T of the KD term (gradients scaled by T^2).")
-    learning_rate: float = Field(5e-5, gt=0.0)
-    epochs: float = Field(2.0, gt=0.0)
+    learning_rate: float = Field(3e-4, gt=0.0)
+    epochs: float = Field(3.0, gt=0.0)
     batch_size: int = Field(8, ge=1)
     max_length: int = Field(384, ge=16, description="Prompt + response tokens per example; longer responses are cut.")
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
@@ -140,7 +143,7 @@ class RunConfig(_Section):
     synthesis: SynthesisConfig = SynthesisConfig()
     gate: GateConfig = GateConfig()
     teacher: TeacherConfig = TeacherConfig()
-    student: StudentConfig = StudentConfig(num_layers=10)
+    student: StudentConfig = StudentConfig(num_layers=20)
     training: TrainingConfig = TrainingConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()

@@ -1,10 +1,17 @@
 """The local ZenML stack: default orchestrator and artifact store plus MLflow tracking and registry.
 
-`ensure_local_stack` is idempotent: the first run creates the ZenML
-repository, the two MLflow components and the stack; later runs find them,
-fix a changed tracking URI, and activate the stack. MLflow writes to a SQLite
-store under `<project>/.fastdistill/mlflow/` (the registry needs a database
-store) unless a tracking URI is given.
+`ensure_local_stack` is idempotent: the first call creates the ZenML
+repository (`<project>/.zen`), the two MLflow components and the stack; later
+calls find them, fix a changed tracking URI, and activate the stack. MLflow
+writes to a SQLite store under `<project>/.fastdistill/mlflow/` unless a
+tracking URI is given (the model registry needs a database-backed store).
+
+Why the experiment is pinned: ZenML names the MLflow experiment after the
+pipeline and, when a `tracking_uri` is configured, creates it without an
+artifact location. MLflow then puts the artifacts of a SQLite-backed store in
+`./mlruns` of whatever directory the process runs in. So the tracker is
+configured with one experiment name, and that experiment is created here
+with its artifact location next to the database; ZenML finds and reuses it.
 """
 
 from __future__ import annotations
@@ -15,6 +22,8 @@ from pathlib import Path
 STACK_NAME = "fastdistill_local"
 TRACKER_NAME = "fastdistill_mlflow_tracker"
 REGISTRY_NAME = "fastdistill_mlflow_registry"
+EXPERIMENT_NAME = "fastdistill"
+DEFAULT_COMPONENT = "default"  # ZenML's local orchestrator and local artifact store
 
 
 @dataclass(frozen=True)
@@ -26,53 +35,113 @@ class LocalStack:
 
 
 def default_tracking_uri(project_root: Path) -> str:
+    """`sqlite:///<project>/.fastdistill/mlflow/mlflow.db` (the directory is created)."""
     store = Path(project_root).resolve() / ".fastdistill" / "mlflow"
     store.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
-def _ensure_component(client, name: str, component_type, configuration: dict) -> None:
-    from zenml.exceptions import EntityExistsError
-
-    try:
-        existing = client.get_stack_component(component_type, name)
-    except KeyError:
-        existing = None
-    if existing is None:
-        try:
-            client.create_stack_component(name=name, flavor="mlflow", component_type=component_type,
-                                          configuration=configuration)
-        except EntityExistsError:  # created concurrently: fine, it is the same component
-            pass
-    elif any(existing.configuration.get(k) != v for k, v in configuration.items()):
-        client.update_stack_component(name, component_type, configuration=configuration)
+def sqlite_artifact_root(tracking_uri: str) -> Path | None:
+    """Where artifacts of a SQLite tracking store go: `artifacts/` beside the DB file; None for other stores."""
+    prefix = "sqlite:///"  # then the DB path: absolute as `sqlite:////abs/db`, else relative to the cwd
+    if not tracking_uri.startswith(prefix):
+        return None
+    return Path(tracking_uri[len(prefix):].split("?", 1)[0]).resolve().parent / "artifacts"
 
 
 def ensure_local_stack(project_root: Path, tracking_uri: str | None = None) -> LocalStack:
+    """Create (if missing), update (if its tracking URI changed) and activate the `fastdistill_local` stack."""
     from zenml.client import Client
-    from zenml.enums import StackComponentType
-    from zenml.integrations.mlflow import MlflowIntegration
+    from zenml.enums import StackComponentType as T
 
-    if not MlflowIntegration.check_installation():
-        raise RuntimeError("ZenML's MLflow integration is not usable: its requirements "
-                           f"{MlflowIntegration.get_requirements()} are not all installed (run scripts/setup.sh)")
+    _check_mlflow_integration()
     project_root = Path(project_root).resolve()
-    if not (project_root / ".zen").is_dir():
+    if not Client.is_repository_directory(project_root):
         Client.initialize(root=project_root)
     client = Client()
+    client.activate_root(project_root)  # the project's repository, whatever the working directory is
     uri = tracking_uri or default_tracking_uri(project_root)
-    _ensure_component(client, TRACKER_NAME, StackComponentType.EXPERIMENT_TRACKER, {"tracking_uri": uri})
-    _ensure_component(client, REGISTRY_NAME, StackComponentType.MODEL_REGISTRY, {})
-    try:
-        client.get_stack(STACK_NAME)
-    except KeyError:
-        default = client.get_stack("default")
-        client.create_stack(name=STACK_NAME, components={
-            StackComponentType.ORCHESTRATOR: default.components[StackComponentType.ORCHESTRATOR][0].name,
-            StackComponentType.ARTIFACT_STORE: default.components[StackComponentType.ARTIFACT_STORE][0].name,
-            StackComponentType.EXPERIMENT_TRACKER: TRACKER_NAME,
-            StackComponentType.MODEL_REGISTRY: REGISTRY_NAME,
-        })
+    _ensure_experiment(uri)
+    _ensure_component(client, TRACKER_NAME, T.EXPERIMENT_TRACKER,
+                      {"tracking_uri": uri, "experiment_name": EXPERIMENT_NAME})
+    _ensure_component(client, REGISTRY_NAME, T.MODEL_REGISTRY, {})
+    _ensure_stack(client, {
+        T.ORCHESTRATOR: DEFAULT_COMPONENT,
+        T.ARTIFACT_STORE: DEFAULT_COMPONENT,
+        T.EXPERIMENT_TRACKER: TRACKER_NAME,
+        T.MODEL_REGISTRY: REGISTRY_NAME,
+    })
     if client.active_stack_model.name != STACK_NAME:
         client.activate_stack(STACK_NAME)
     return LocalStack(STACK_NAME, TRACKER_NAME, REGISTRY_NAME, uri)
+
+
+def _check_mlflow_integration() -> None:
+    """Fail early, naming the missing packages, if ZenML reports its MLflow integration as not installed.
+
+    ZenML 0.98 registers the `mlflow` flavors even when this check fails, but
+    it then skips activating the integration and `zenml integration list`
+    shows it as missing; the project pins every requirement, so a failure
+    here means a broken environment.
+    """
+    from packaging.requirements import Requirement
+    from zenml.integrations.mlflow import MlflowIntegration
+    from zenml.utils.package_utils import requirement_installed
+
+    if MlflowIntegration.check_installation():
+        return
+    missing = [r for r in MlflowIntegration.get_requirements() if not requirement_installed(Requirement(r))]
+    raise RuntimeError(
+        f"ZenML's MLflow integration is not usable: requirements {missing or MlflowIntegration.get_requirements()} "
+        "are missing or have the wrong version; install the project's pinned dependencies (scripts/setup.sh)"
+    )
+
+
+def _ensure_experiment(tracking_uri: str) -> None:
+    """Create (or restore) the pinned experiment with its artifacts beside a SQLite DB.
+
+    Remote and file stores choose their own artifact location, so only
+    SQLite stores are touched here.
+    """
+    artifact_root = sqlite_artifact_root(tracking_uri)
+    if artifact_root is None:
+        return
+    from mlflow.entities import LifecycleStage
+    from mlflow.tracking import MlflowClient
+
+    artifact_root.mkdir(parents=True, exist_ok=True)
+    mlflow_client = MlflowClient(tracking_uri)
+    experiment = mlflow_client.get_experiment_by_name(EXPERIMENT_NAME)
+    if experiment is None:
+        mlflow_client.create_experiment(EXPERIMENT_NAME, artifact_location=artifact_root.as_uri())
+    elif experiment.lifecycle_stage == LifecycleStage.DELETED:
+        mlflow_client.restore_experiment(experiment.experiment_id)  # ZenML cannot log into a deleted one
+
+
+def _ensure_component(client, name: str, component_type, configuration: dict) -> None:
+    """Create the MLflow component, or update the keys of `configuration` that differ."""
+    try:
+        existing = client.get_stack_component(component_type, name, allow_name_prefix_match=False)
+    except KeyError:
+        client.create_stack_component(name=name, flavor="mlflow", component_type=component_type,
+                                      configuration=configuration)
+        return
+    if existing.flavor_name != "mlflow":
+        raise RuntimeError(f"ZenML {component_type.value} '{name}' exists with flavor '{existing.flavor_name}', "
+                           f"expected 'mlflow': delete or rename it (`zenml {component_type.value.replace('_', '-')} "
+                           f"delete {name}`)")
+    if any(existing.configuration.get(key) != value for key, value in configuration.items()):
+        client.update_stack_component(name, component_type, configuration=configuration)
+
+
+def _ensure_stack(client, components: dict) -> None:
+    """Create the stack, or point an existing one back at exactly these components."""
+    try:
+        stack = client.get_stack(STACK_NAME, allow_name_prefix_match=False)
+    except KeyError:
+        client.create_stack(name=STACK_NAME, components=components)
+        return
+    current = {kind: [c.name for c in found] for kind, found in stack.components.items()}
+    changed = {kind: name for kind, name in components.items() if current.get(kind) != [name]}
+    if changed:
+        client.update_stack(STACK_NAME, component_updates=changed)

@@ -190,8 +190,11 @@ def prepare_student(teacher_config, student_config, out_dir: Path) -> tuple[Path
     """The student's starting point: layers selected from the teacher, or a given model with the same vocabulary."""
     teacher_dir = resolve_model(teacher_config.model)
     if student_config.num_layers is not None:
-        student_dir = build_student_by_layer_selection(teacher_dir, student_config.num_layers, out_dir)
-        info = {"init": "layer_selection", "num_layers": student_config.num_layers}
+        student_dir = build_student_by_layer_selection(
+            teacher_dir, student_config.num_layers, out_dir, student_config.layer_selection
+        )
+        info = {"init": "layer_selection", "num_layers": student_config.num_layers,
+                "layer_selection": student_config.layer_selection}
     else:
         student_dir = resolve_model(student_config.model)
         check_vocab_compatible(teacher_dir, student_dir)

@@ -28,7 +28,7 @@ def test_defaults_validate_and_fill_in_the_seeds_hash(seeds):
     config = validate_parameters({"data": {"seeds_path": str(seeds)}})
     assert isinstance(config, RunConfig)
     assert len(config.data.seeds_sha256) == 64
-    assert config.student.num_layers == 10 and config.teacher.model == "packaged:smollm2-135m-instruct"
+    assert config.student.num_layers == 20 and config.teacher.model == "packaged:smollm2-135m-instruct"
 
 
 def test_unknown_key_names_its_path(seeds):

@@ -230,3 +230,19 @@ def test_interrupted_conversion_leaves_no_cache_entry(model_cache_dir, tmp_path,
     with pytest.raises(KeyboardInterrupt):
         packaged.packaged_model_dir("smollm2-135m-instruct", tmp_path)
     assert list((tmp_path / "models").iterdir()) == []
+
+
+@pytest.mark.parametrize("n, keep, expected", [
+    (30, 20, list(range(8)) + list(range(18, 30))),
+    (30, 24, list(range(8)) + list(range(14, 30))),
+    (4, 2, [0, 3]),
+    (4, 1, [3]),
+    (6, 6, [0, 1, 2, 3, 4, 5]),
+])
+def test_drop_block_removes_one_contiguous_block_after_the_first_quarter(n, keep, expected):
+    assert select_layers(n, keep, "drop_block") == expected
+
+
+def test_unknown_layer_strategy_is_named():
+    with pytest.raises(ValueError, match=r"student.layer_selection 'random' is not one of \['evenly_spaced', 'drop_block'\]"):
+        select_layers(4, 2, "random")
