@@ -22,11 +22,15 @@ _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
 def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F1; two empty texts agree perfectly (rouge_score would say 0)."""
+    if not prediction.strip() and not reference.strip():
+        return 1.0
     return _SCORER.score(reference, prediction)["rougeL"].fmeasure
 
 
 def mean_rouge_l(predictions: list[str], references: list[str | None]) -> float | None:
-    pairs = [(p, r) for p, r in zip(predictions, references) if isinstance(r, str) and r.strip()]
+    """Mean over rows that have a reference (synthesized rows have none); None if no row has one."""
+    pairs = [(p, r) for p, r in zip(predictions, references) if isinstance(r, str)]
     return sum(rouge_l(p, r) for p, r in pairs) / len(pairs) if pairs else None
 
 

@@ -16,6 +16,7 @@ with its artifact location next to the database; ZenML finds and reuses it.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ TRACKER_NAME = "fastdistill_mlflow_tracker"
 REGISTRY_NAME = "fastdistill_mlflow_registry"
 EXPERIMENT_NAME = "fastdistill"
 DEFAULT_COMPONENT = "default"  # ZenML's local orchestrator and local artifact store
+TRACKER_LOGGER = "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker"
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ def ensure_local_stack(project_root: Path, tracking_uri: str | None = None) -> L
     from zenml.enums import StackComponentType as T
 
     _check_mlflow_integration()
+    _silence_removed_fastai_flavor()
     project_root = Path(project_root).resolve()
     if not Client.is_repository_directory(project_root):
         Client.initialize(root=project_root)
@@ -95,6 +98,21 @@ def _check_mlflow_integration() -> None:
         f"ZenML's MLflow integration is not usable: requirements {missing or MlflowIntegration.get_requirements()} "
         "are missing or have the wrong version; install the project's pinned dependencies (scripts/setup.sh)"
     )
+
+
+class _DropFastaiOnlyAutologWarning(logging.Filter):
+    """After every tracked step ZenML disables autologging per framework, `fastai` included; MLflow 3
+    removed `mlflow.fastai`, so ZenML warns each step. That one warning says nothing about this project."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(
+            "Failed to disable MLflow autologging for the following frameworks: ['fastai']")
+
+
+def _silence_removed_fastai_flavor() -> None:
+    logger = logging.getLogger(TRACKER_LOGGER)
+    if not any(isinstance(f, _DropFastaiOnlyAutologWarning) for f in logger.filters):
+        logger.addFilter(_DropFastaiOnlyAutologWarning())
 
 
 def _ensure_experiment(tracking_uri: str) -> None:

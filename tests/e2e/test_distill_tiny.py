@@ -98,7 +98,7 @@ def test_registry_has_challenger_and_champion_and_model_generates(tiny_run):
     client = MlflowClient(uri)
     challenger = client.get_model_version_by_alias("fastdistill-student", "challenger")
     champion = client.get_model_version_by_alias("fastdistill-student", "champion")
-    assert challenger.version == champion.version == "1"
+    assert str(challenger.version) == str(champion.version) == "1"
     assert challenger.tags["teacher"] == "tiny:teacher"
     assert challenger.tags["objective"] == "fkl"
 
@@ -135,3 +135,20 @@ def test_invalid_config_fails_before_any_step(tiny_run, tmp_path):
     out = _run(project, env, "distill", "--config", str(bad))
     assert out.returncode == 2
     assert "training.ce_wieght: unknown key" in out.stdout
+
+
+def test_second_run_is_challenger_and_champion_moves_only_on_a_better_metric(tiny_run):
+    from mlflow.tracking import MlflowClient
+
+    project, env, _ = tiny_run
+    second = _run(project, env, "distill", "--config", "configs/tiny.yaml", "--report-dir", "reports")
+    assert second.returncode == 0, second.stderr[-4000:]
+    client = MlflowClient(_tracking_uri(project))
+    score = {v: float(client.get_model_version("fastdistill-student", v).tags["metric.rougeL_vs_teacher"]) for v in ("1", "2")}
+    aliases = {a: str(v) for a, v in client.get_registered_model("fastdistill-student").aliases.items()}
+    assert aliases["challenger"] == "2"
+    if score["2"] > score["1"]:
+        assert aliases["champion"] == "2" and aliases["previous-champion"] == "1"
+    else:
+        assert aliases["champion"] == "1" and "previous-champion" not in aliases
+        assert "does not beat the champion's" in second.stdout

@@ -1,0 +1,19 @@
+"""Evaluation metrics on hand-checked cases."""
+
+import pytest
+
+from fastdistill.evaluation import mean_rouge_l, rouge_l
+
+
+def test_rouge_l_identical_disjoint_and_partial():
+    assert rouge_l("the cat sat", "the cat sat") == pytest.approx(1.0)
+    assert rouge_l("dogs bark", "the cat sat") == 0.0
+    # LCS "the cat" = 2 tokens: precision 2/2, recall 2/3, F1 = 0.8
+    assert rouge_l("the cat", "the cat sat") == pytest.approx(0.8)
+
+
+def test_empty_texts_agree_and_missing_references_are_skipped():
+    assert rouge_l("", "  ") == 1.0
+    assert rouge_l("", "words") == 0.0
+    assert mean_rouge_l(["the cat sat", "x"], ["the cat sat", None]) == pytest.approx(1.0)
+    assert mean_rouge_l(["a"], [None]) is None
