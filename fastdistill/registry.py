@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,8 +120,11 @@ def _log_transformers_model(model_dir: Path, metrics: dict[str, float], tags: di
                   "tokenizer": AutoTokenizer.from_pretrained(model_dir)}
     requirements = [f"{p}=={importlib.metadata.version(p).split('+')[0]}" for p in REQUIRED_PACKAGES]
     card = _model_card(ModelCard, metrics, tags)
-    return mlflow.transformers.log_model(transformers_model=components, name=ARTIFACT_NAME, task="text-generation",
-                                         pip_requirements=requirements, model_card=card)
+    with warnings.catch_warnings():
+        # Emitted once, when log_model first imports mlflow.pyfunc (MLflow's own response types), not our model.
+        warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning)
+        return mlflow.transformers.log_model(transformers_model=components, name=ARTIFACT_NAME,
+                                             task="text-generation", pip_requirements=requirements, model_card=card)
 
 
 def _model_card(card_class, metrics: dict[str, float], tags: dict[str, str]):

@@ -273,7 +273,7 @@ def test_lower_is_better_and_min_delta_is_a_strict_margin(registry, student_dir)
 
 def test_reason_shows_enough_decimals_to_tell_the_scores_apart():
     promoted, reason = decide(0.312346, 0.312344, True, 0.0, "rougeL")
-    assert promoted and reason == "rougeL 0.312346 beats the champion's 0.312344 by more than 0.0 (higher is better)"
+    assert promoted and reason == "rougeL 0.31235 beats the champion's 0.31234 by more than 0.0 (higher is better)"
 
 
 def test_missing_metric_fails_before_anything_is_logged(registry, student_dir):
