@@ -41,7 +41,7 @@ def cli(ctx: click.Context) -> None:
     """FastDistill: distil a large teacher LLM into a small, fast student.
 
     With no command, runs the quickstart: the packaged SmolLM2-135M-Instruct
-    teacher distilled into a 10-layer student on the local ZenML stack, with
+    teacher distilled into a 20-layer student on the local ZenML stack, with
     MLflow tracking and registry under .fastdistill/ in this directory.
     """
     if ctx.invoked_subcommand is None:
@@ -59,7 +59,10 @@ def cli(ctx: click.Context) -> None:
               help="Where the run's HTML report is written.")
 def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
             tracking_uri: str | None = None, report_dir: Path = ROOT / "reports") -> None:
-    """Run the distill pipeline: seeds, synthesis, quality gate, teacher, training, evaluation, registry.
+    """Run the distill pipeline on a config.
+
+    Stages: seeds, synthesis, quality gate, teacher inference, training,
+    evaluation, registry.
 
     Sections under `parameters:`: data, synthesis, gate, teacher, student,
     training, evaluation, registry. Unknown keys, wrong types, a missing seeds
@@ -84,8 +87,8 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
 
     try:
         run = distill_pipeline.with_options(config_path=str(resolved))()
-    except Exception as err:  # ZenML already logged the trace; say what failed in one line
-        _fail(f"{config_path}: the run failed: {type(err).__name__}: {err}", code=1)
+    except Exception as err:  # ZenML already logged the trace; repeat the failing step's own message
+        _fail(f"{config_path}: the run failed: {_failure_details() or f'{type(err).__name__}: {err}'}", code=1)
     summary = _collect_summary(run, local.tracking_uri)
     report = write_html_report(summary, report_dir / f"{summary.run_name}.html")
     print_summary(summary, report, console)
@@ -94,7 +97,10 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
 @cli.command()
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI to configure.")
 def stack(tracking_uri: str | None) -> None:
-    """Create (idempotently) and activate the local stack: ZenML + MLflow tracker + MLflow registry."""
+    """Create and activate the local ZenML + MLflow stack.
+
+    Idempotent: the local orchestrator and artifact store plus an MLflow
+    experiment tracker and model registry (SQLite under .fastdistill/mlflow)."""
     from fastdistill.stack import ensure_local_stack
 
     info = ensure_local_stack(ROOT, tracking_uri)
@@ -112,6 +118,20 @@ def _write_resolved_config(config_path: Path, document: dict, params, no_cache: 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(resolved, sort_keys=False))
     return out
+
+
+def _failure_details() -> str:
+    """The failed steps of the latest `distill` run, each with its exception message."""
+    from zenml.client import Client
+
+    try:
+        run = Client().get_pipeline("distill").last_run
+    except Exception:  # no run was even created: the caller's message is all there is
+        return ""
+    failed = [s for s in run.steps.values() if s.status.value == "failed"]
+    return "\n".join(
+        f"step {s.name} failed: {s.exception_info.message if s.exception_info else 'see the log above'}" for s in failed
+    )
 
 
 def _collect_summary(run, tracking_uri: str):

@@ -152,3 +152,29 @@ def test_second_run_is_challenger_and_champion_moves_only_on_a_better_metric(tin
     else:
         assert aliases["champion"] == "1" and "previous-champion" not in aliases
         assert "does not beat the champion's" in second.stdout
+
+
+def test_failed_gate_stops_before_the_teacher_and_registers_nothing(tiny_run, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    project, env, _ = tiny_run
+    client = MlflowClient(_tracking_uri(project))
+    versions_before = len(client.search_model_versions("name='fastdistill-student'"))
+    strict = tmp_path / "strict.yaml"
+    strict.write_text((project / "configs" / "tiny.yaml").read_text().replace("min_rows: 10", "min_rows: 1000"))
+    out = _run(project, env, "distill", "--config", str(strict))
+    assert out.returncode == 1
+    assert "step quality_gate failed" in out.stdout and "train rows >= min_rows (1000): observed" in out.stdout
+    assert len(client.search_model_versions("name='fastdistill-student'")) == versions_before
+    script = (
+        "from zenml.client import Client\n"
+        "run = Client().get_pipeline(name_id_or_prefix='distill').last_run\n"
+        "print(run.steps['quality_gate'].status.value, 'teacher_inference' in run.steps and run.steps['teacher_inference'].status.value)\n"
+        "q = Client().get_artifact_version('quarantine').load()\n"
+        "print(len(q), q['reasons'].notna().all())\n"
+    )
+    check = subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr[-3000:]
+    status_line, quarantine_line = check.stdout.strip().splitlines()[-2:]
+    assert status_line.split()[0] == "failed" and "completed" not in status_line
+    assert quarantine_line.split()[1] == "True"
