@@ -82,6 +82,7 @@ class TeacherConfig(_Section):
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(16, ge=1, description="Prompts per generate call; batching is what makes CPU inference bearable.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
+    shard_rows: int = Field(32, ge=1, description="Prompts per shard: a restarted run redoes at most one shard.")
 
     @field_validator("model")
     @classmethod

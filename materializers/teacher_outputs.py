@@ -1,4 +1,4 @@
-"""Stores `TeacherOutputs` (responses with top-k logprobs) as Parquet + JSON."""
+"""Stores `TeacherOutputs` (responses with top-k logprobs) as compact Parquet shards + a manifest."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ class TeacherOutputsMaterializer(BaseMaterializer):
             return TeacherOutputs.load(Path(local))
 
     def extract_metadata(self, data: TeacherOutputs) -> dict[str, Any]:
-        stored = sum(fileio.size(os.path.join(self.uri, f)) or 0 for f in ("rows.parquet", "meta.json"))
+        names = [f.decode() if isinstance(f, bytes) else str(f) for f in fileio.listdir(self.uri)]
+        stored = sum(fileio.size(os.path.join(self.uri, f)) or 0 for f in names if f.endswith((".parquet", ".json")))
         tokens = data.num_tokens
         return {
             "rows": len(data.frame),

@@ -5,6 +5,7 @@ from zenml import log_metadata, step
 
 from fastdistill import teacher
 from fastdistill.config import TeacherConfig
+from fastdistill.models import teacher_runs_dir
 from fastdistill.topk import TeacherOutputs
 
 
@@ -12,7 +13,9 @@ from fastdistill.topk import TeacherOutputs
 def teacher_inference(gated_prompts: pd.DataFrame, teacher_config: TeacherConfig) -> Annotated[TeacherOutputs, "teacher_outputs"]:
     """Label every gated prompt with the teacher, keeping top-k logprobs per response token."""
     backend = teacher.backend_for(teacher_config)
-    outputs = teacher.label(backend, gated_prompts, teacher_config)
-    log_metadata({"rows": len(outputs.frame), "tokens": outputs.num_tokens,
+    # Shards live in the cache, keyed by the job: a retried or restarted step resumes where it stopped.
+    work_dir = teacher_runs_dir() / teacher.work_fingerprint(gated_prompts, teacher_config, backend)
+    outputs = teacher.label_sharded(backend, gated_prompts, teacher_config, work_dir, teacher_config.shard_rows)
+    log_metadata({"rows": len(outputs.frame), "tokens": outputs.num_tokens, "work_dir": str(work_dir),
                   "seconds": outputs.meta.seconds, "tokens_per_s": outputs.meta.tokens_per_s})
     return outputs

@@ -92,3 +92,8 @@ def _download(spec: str, cache: Path) -> Path:
             f"{hint}download it where there is network and pass its local directory instead, "
             "or use packaged:smollm2-135m-instruct"
         ) from None
+
+
+def teacher_runs_dir(cache_dir: Path | None = None) -> Path:
+    """Where resumable teacher-labelling jobs keep their shards."""
+    return cache_dir_or_default(cache_dir) / "teacher_runs"

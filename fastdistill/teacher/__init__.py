@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -11,9 +12,12 @@ import pandas as pd
 from fastdistill.config import TeacherConfig
 from fastdistill.models import resolve_model
 from fastdistill.teacher.hf import Generation, HFBackend, encode_chat_prompt, load_tokenizer
-from fastdistill.topk import TeacherMeta, TeacherOutputs
+from fastdistill.topk import SHARD_ROWS, TeacherMeta, TeacherOutputs, shard_name, write_manifest, write_shard
 
-__all__ = ["HFBackend", "Generation", "backend_for", "label", "tokenizer_sha256", "encode_chat_prompt", "load_tokenizer"]
+__all__ = [
+    "HFBackend", "Generation", "backend_for", "label", "label_sharded", "work_fingerprint", "tokenizer_sha256",
+    "encode_chat_prompt", "load_tokenizer",
+]
 
 
 def backend_for(config: TeacherConfig, cache_dir: Path | None = None) -> HFBackend:
@@ -27,6 +31,19 @@ def tokenizer_sha256(backend: HFBackend) -> str:
     """Fingerprint of the vocabulary, so a store is never reused with a different tokenizer."""
     vocab = sorted(backend.tokenizer.get_vocab().items())
     return hashlib.sha256(json.dumps(vocab).encode()).hexdigest()
+
+
+def _meta(backend: HFBackend, config: TeacherConfig) -> TeacherMeta:
+    return TeacherMeta(
+        teacher=config.model,
+        top_k=config.top_k,
+        temperature=config.temperature,
+        max_new_tokens=config.max_new_tokens,
+        tokenizer_sha256=tokenizer_sha256(backend),
+        vocab_size=len(backend.tokenizer),
+        seconds=round(backend.stats.seconds, 3),
+        tokens_per_s=round(backend.stats.tokens_per_s, 2),
+    )
 
 
 def label(backend: HFBackend, rows: pd.DataFrame, config: TeacherConfig) -> TeacherOutputs:
@@ -45,13 +62,42 @@ def label(backend: HFBackend, rows: pd.DataFrame, config: TeacherConfig) -> Teac
     frame["response_text"] = [g.text for g in gens]
     frame["topk_ids"] = [g.topk_ids for g in gens]
     frame["topk_logprobs"] = [g.topk_logprobs for g in gens]
-    meta = TeacherMeta(
-        teacher=config.model,
-        top_k=config.top_k,
-        temperature=config.temperature,
-        max_new_tokens=config.max_new_tokens,
-        tokenizer_sha256=tokenizer_sha256(backend),
-        seconds=round(backend.stats.seconds, 3),
-        tokens_per_s=round(backend.stats.tokens_per_s, 2),
-    )
-    return TeacherOutputs(frame, meta)
+    return TeacherOutputs(frame, _meta(backend, config))
+
+
+def work_fingerprint(rows: pd.DataFrame, config: TeacherConfig, backend: HFBackend) -> str:
+    """Names a labelling job: the same prompts, teacher settings and tokenizer resume the same shards."""
+    payload = json.dumps([rows[["id", "prompt"]].values.tolist(), config.model_dump(mode="json"),
+                          tokenizer_sha256(backend)], sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def label_sharded(
+    backend: HFBackend,
+    rows: pd.DataFrame,
+    config: TeacherConfig,
+    work_dir: Path,
+    shard_rows: int = SHARD_ROWS,
+    on_shard: Callable[[int, Path], None] | None = None,
+) -> TeacherOutputs:
+    """`label`, one shard of `shard_rows` prompts at a time, each written atomically to `work_dir`.
+
+    A restart with the same work list skips the shards already on disk, so a
+    killed run loses at most the shard in flight and never duplicates a row.
+    """
+    work_dir.mkdir(parents=True, exist_ok=True)
+    rows = rows.reset_index(drop=True)
+    meta, names = None, []
+    for index, start in enumerate(range(0, len(rows), shard_rows)):
+        path = work_dir / shard_name(index)
+        names.append(path.name)
+        if path.exists():
+            continue
+        outputs = label(backend, rows.iloc[start : start + shard_rows], config)
+        meta = outputs.meta
+        write_shard(outputs.frame, meta, path)
+        if on_shard is not None:
+            on_shard(index, path)
+    meta = meta or _meta(backend, config)
+    write_manifest(work_dir, meta, names)
+    return TeacherOutputs.load(work_dir)
