@@ -3,7 +3,7 @@
 Prints one JSON line: tokens/s of both and the ratio. Both runs must produce
 identical texts (asserted), so the speed-up is not bought with different output.
 
-    .venv/bin/python benchmarks/teacher_batching.py [--model packaged:smollm2-135m-instruct] [--prompts 16]
+    .venv/bin/python benchmarks/teacher_throughput.py [--model packaged:smollm2-135m-instruct] [--prompts 16]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main(model: str, num_prompts: int, batch_size: int, max_new_tokens: int) -> 
     batched_texts, batched = _run(backend, prompts, batch_size, max_new_tokens)
     mismatches = [i for i, (a, b) in enumerate(zip(baseline_texts, batched_texts)) if a != b]
     print(json.dumps({
-        "benchmark": "teacher_batching", "model": model, "prompts": len(prompts), "max_new_tokens": max_new_tokens,
+        "benchmark": "teacher_throughput", "model": model, "prompts": len(prompts), "max_new_tokens": max_new_tokens,
         "baseline_tokens_per_s": round(baseline, 2), "batched_tokens_per_s": round(batched, 2),
         "batch_size": batch_size, "ratio": round(batched / baseline, 2), "identical_texts": not mismatches,
     }))
