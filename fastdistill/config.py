@@ -77,7 +77,13 @@ def _check_spec(value: str) -> str:
 
 class TeacherConfig(_Section):
     model: str = Field("packaged:smollm2-135m-instruct", description="Teacher spec: packaged:NAME, tiny:NAME, a local directory or a hub id.")
-    backend: Literal["hf"] = Field("hf", description="Inference backend.")
+    backend: Literal["hf", "vllm", "openai"] = Field(
+        "hf", description="hf: transformers (CPU or GPU); vllm: offline vLLM on GPUs; openai: an OpenAI-compatible server."
+    )
+    base_url: str | None = Field(None, description="openai backend: the server's base URL, e.g. http://vllm:8000/v1.")
+    api_model: str | None = Field(None, description="openai backend: the model name on the server (default: teacher.model).")
+    concurrency: int = Field(4, ge=1, description="openai backend: requests in flight at once.")
+    tensor_parallel_size: int = Field(1, ge=1, description="vllm backend: GPUs per model.")
     top_k: int = Field(8, ge=1, le=256, description="Top-k logprobs kept per response token.")
     max_new_tokens: int = Field(96, ge=1)
     batch_size: int = Field(16, ge=1, description="Prompts per generate call; batching is what makes CPU inference bearable.")
@@ -88,6 +94,12 @@ class TeacherConfig(_Section):
     @classmethod
     def _known_spec(cls, value: str) -> str:
         return _check_spec(value)
+
+    @model_validator(mode="after")
+    def _server_for_openai(self) -> "TeacherConfig":
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("backend 'openai' needs teacher.base_url, e.g. http://localhost:8000/v1")
+        return self
 
 
 class StudentConfig(_Section):

@@ -6,12 +6,15 @@ import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
 from fastdistill.config import TeacherConfig
 from fastdistill.models import resolve_model
-from fastdistill.teacher.hf import Generation, HFBackend, encode_chat_prompt, load_tokenizer
+from transformers import PreTrainedTokenizerBase
+
+from fastdistill.teacher.hf import Generation, GenerationStats, HFBackend, encode_chat_prompt, load_tokenizer
 from fastdistill.topk import SHARD_ROWS, TeacherMeta, TeacherOutputs, shard_name, write_manifest, write_shard
 
 __all__ = [
@@ -20,20 +23,39 @@ __all__ = [
 ]
 
 
-def backend_for(config: TeacherConfig, cache_dir: Path | None = None) -> HFBackend:
-    """The backend named in the config, with the teacher resolved to a local directory."""
-    if config.backend != "hf":  # more backends (vllm, openai) arrive with the teacher-inference issue
-        raise ValueError(f"teacher.backend: '{config.backend}' is not available; choose 'hf'")
-    return HFBackend(resolve_model(config.model, cache_dir))
+def backend_for(config: TeacherConfig, cache_dir: Path | None = None):
+    """The backend named in the config. GPU-only backends are imported only when chosen."""
+    model_dir = resolve_model(config.model, cache_dir)  # the openai backend needs its tokenizer too
+    if config.backend == "vllm":
+        from fastdistill.teacher.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model_dir, top_k=config.top_k, tensor_parallel_size=config.tensor_parallel_size)
+    if config.backend == "openai":
+        from fastdistill.teacher.openai_compat import OpenAIBackend
+
+        return OpenAIBackend(config.base_url, config.api_model or config.model, load_tokenizer(model_dir),
+                             concurrency=config.concurrency)
+    return HFBackend(model_dir)
 
 
-def tokenizer_sha256(backend: HFBackend) -> str:
+class Backend(Protocol):
+    """What every teacher backend offers: a tokenizer, generation stats and batched generation."""
+
+    tokenizer: PreTrainedTokenizerBase
+    stats: GenerationStats
+
+    def generate(self, prompts: list[str], *, max_new_tokens: int, batch_size: int = 16, temperature: float = 0.0,
+                 top_p: float = 1.0, top_k_logprobs: int | None = None, seed: int = 0,
+                 desc: str = "generating") -> list[Generation]: ...
+
+
+def tokenizer_sha256(backend: Backend) -> str:
     """Fingerprint of the vocabulary, so a store is never reused with a different tokenizer."""
     vocab = sorted(backend.tokenizer.get_vocab().items())
     return hashlib.sha256(json.dumps(vocab).encode()).hexdigest()
 
 
-def _meta(backend: HFBackend, config: TeacherConfig) -> TeacherMeta:
+def _meta(backend: Backend, config: TeacherConfig) -> TeacherMeta:
     return TeacherMeta(
         teacher=config.model,
         top_k=config.top_k,
@@ -46,7 +68,7 @@ def _meta(backend: HFBackend, config: TeacherConfig) -> TeacherMeta:
     )
 
 
-def label(backend: HFBackend, rows: pd.DataFrame, config: TeacherConfig) -> TeacherOutputs:
+def label(backend: Backend, rows: pd.DataFrame, config: TeacherConfig) -> TeacherOutputs:
     """Run the teacher on every row's prompt, keeping top-k logprobs per response token."""
     gens = backend.generate(
         rows["prompt"].tolist(),
@@ -65,7 +87,7 @@ def label(backend: HFBackend, rows: pd.DataFrame, config: TeacherConfig) -> Teac
     return TeacherOutputs(frame, _meta(backend, config))
 
 
-def work_fingerprint(rows: pd.DataFrame, config: TeacherConfig, backend: HFBackend) -> str:
+def work_fingerprint(rows: pd.DataFrame, config: TeacherConfig, backend: Backend) -> str:
     """Names a labelling job: the same prompts, teacher settings and tokenizer resume the same shards."""
     payload = json.dumps([rows[["id", "prompt"]].values.tolist(), config.model_dump(mode="json"),
                           tokenizer_sha256(backend)], sort_keys=True, default=str)
@@ -73,7 +95,7 @@ def work_fingerprint(rows: pd.DataFrame, config: TeacherConfig, backend: HFBacke
 
 
 def label_sharded(
-    backend: HFBackend,
+    backend: Backend,
     rows: pd.DataFrame,
     config: TeacherConfig,
     work_dir: Path,

@@ -112,3 +112,11 @@ def test_fingerprint_changes_with_config(seeds):
     b = validate_parameters({"data": {"seeds_path": str(seeds)}, "training": {"learning_rate": 1e-3}})
     assert fingerprint(a.training) != fingerprint(b.training)
     assert fingerprint(a.training) == fingerprint(validate_parameters({"data": {"seeds_path": str(seeds)}}).training)
+
+
+def test_openai_backend_needs_a_server_url(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"backend": "openai"}})
+    assert "teacher: backend 'openai' needs teacher.base_url" in message
+    ok = validate_parameters({"data": {"seeds_path": str(seeds)},
+                              "teacher": {"backend": "openai", "base_url": "http://localhost:8000/v1"}})
+    assert ok.teacher.backend == "openai"
