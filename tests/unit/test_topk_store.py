@@ -33,11 +33,21 @@ def test_id_dtype_is_the_smallest_that_holds_the_vocabulary():
     assert id_dtype(65537) == np.uint32 and id_dtype(0) == np.uint32
 
 
-def test_quantization_error_is_at_most_half_a_step_and_floor_clips():
-    lps = -np.linspace(0, 15.9, 10001, dtype=np.float32)
+def test_quantization_error_is_at_most_half_a_step_at_any_depth():
+    lps = -np.cumsum(np.random.default_rng(0).exponential(0.5, size=(500, 64)), axis=1)  # down to about -32 nats
     back = dequantize_logprobs(quantize_logprobs(lps))
+    assert back.shape == lps.shape
     assert np.abs(back - lps).max() <= LOGPROB_STEP / 2 + 1e-6
-    assert dequantize_logprobs(quantize_logprobs(np.array([-40.0])))[0] == pytest.approx(-255 * LOGPROB_STEP)
+
+
+def test_only_a_gap_wider_than_255_steps_is_clipped():
+    back = dequantize_logprobs(quantize_logprobs(np.array([[-0.5, -40.0, -40.5]])))
+    assert back[0].tolist() == pytest.approx([-0.5, -0.5 - 255 * LOGPROB_STEP, -1.0 - 255 * LOGPROB_STEP])
+
+
+def test_unsorted_logprobs_are_refused():
+    with pytest.raises(ValueError, match="descending order"):
+        quantize_logprobs(np.array([[-2.0, -1.0]]))
 
 
 def test_round_trip_keeps_ids_exactly_and_logprobs_within_half_a_step(tmp_path):
