@@ -89,6 +89,7 @@ class TeacherConfig(_Section):
     batch_size: int = Field(16, ge=1, description="Prompts per generate call; batching is what makes CPU inference bearable.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="0 means greedy decoding.")
     shard_rows: int = Field(32, ge=1, description="Prompts per shard: a restarted run redoes at most one shard.")
+    rationales: bool = Field(False, description="Ask for 'Rationale: ... Answer: ...' and store both parts (step-by-step data).")
 
     @field_validator("model")
     @classmethod

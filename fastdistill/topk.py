@@ -41,6 +41,7 @@ COLUMNS = (
     "id", "split", "category", "prompt", "reference",
     "prompt_ids", "response_ids", "response_text", "topk_ids", "topk_logprobs",
 )
+OPTIONAL_TEXT_COLUMNS = ("rationale", "answer")  # present when the teacher ran in rationale mode
 
 
 @dataclass(frozen=True)
@@ -129,13 +130,14 @@ def _atomic_write(path: Path, write) -> None:
 def write_shard(rows: pd.DataFrame, meta: TeacherMeta, path: Path) -> None:
     ids = id_dtype(meta.vocab_size)
     # Missing text (None, or NaN after pandas) is stored as null.
-    columns = {c: [None if pd.isna(v) else str(v) for v in rows[c]]
-               for c in ("id", "split", "category", "prompt", "reference", "response_text")}
+    text = ("id", "split", "category", "prompt", "reference", "response_text")
+    text += tuple(c for c in OPTIONAL_TEXT_COLUMNS if c in rows.columns)
+    columns = {c: pa.array([None if pd.isna(v) else str(v) for v in rows[c]], pa.string()) for c in text}
     # Token arrays as raw little-endian bytes: Parquet has no 8/16-bit physical types and would widen them to int32.
     for c in ("prompt_ids", "response_ids", "topk_ids"):
         columns[c] = [np.asarray(v).astype(ids.newbyteorder("<")).tobytes() for v in rows[c]]
     columns["topk_logprobs"] = [quantize_logprobs(np.asarray(v).reshape(-1, meta.top_k)).tobytes() for v in rows["topk_logprobs"]]
-    table = pa.table({c: pa.array(v) for c, v in columns.items()})
+    table = pa.table({c: v if isinstance(v, pa.Array) else pa.array(v, pa.binary()) for c, v in columns.items()})
     _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=ZSTD_LEVEL))
 
 
@@ -146,7 +148,10 @@ def read_shard(path: Path, meta: TeacherMeta) -> pd.DataFrame:
     frame["topk_logprobs"] = frame["topk_logprobs"].map(lambda b: dequantize_logprobs(np.frombuffer(b, np.uint8).reshape(-1, k)))
     for c in ("prompt_ids", "response_ids"):
         frame[c] = frame[c].map(lambda b: np.frombuffer(b, ids).astype(np.int64).tolist())
-    return frame[list(COLUMNS)]
+    for c in ("reference", *OPTIONAL_TEXT_COLUMNS):  # missing text reads back as None, not NaN
+        if c in frame.columns:
+            frame[c] = pd.Series([None if pd.isna(v) else v for v in frame[c]], index=frame.index, dtype=object)
+    return frame[list(COLUMNS) + [c for c in OPTIONAL_TEXT_COLUMNS if c in frame.columns]]
 
 
 def write_manifest(directory: Path, meta: TeacherMeta, shards: list[str], extra: dict | None = None) -> None:

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from fastdistill import rationale
 from fastdistill.config import TeacherConfig
 from fastdistill.models import resolve_model
 from transformers import PreTrainedTokenizerBase
@@ -70,8 +71,11 @@ def _meta(backend: Backend, config: TeacherConfig) -> TeacherMeta:
 
 def label(backend: Backend, rows: pd.DataFrame, config: TeacherConfig) -> TeacherOutputs:
     """Run the teacher on every row's prompt, keeping top-k logprobs per response token."""
+    prompts = rows["prompt"].tolist()
+    if config.rationales:
+        prompts = [rationale.with_instruction(p) for p in prompts]
     gens = backend.generate(
-        rows["prompt"].tolist(),
+        prompts,
         max_new_tokens=config.max_new_tokens,
         batch_size=config.batch_size,
         temperature=config.temperature,
@@ -84,6 +88,8 @@ def label(backend: Backend, rows: pd.DataFrame, config: TeacherConfig) -> Teache
     frame["response_text"] = [g.text for g in gens]
     frame["topk_ids"] = [g.topk_ids for g in gens]
     frame["topk_logprobs"] = [g.topk_logprobs for g in gens]
+    if config.rationales:
+        frame["rationale"], frame["answer"] = zip(*(rationale.split_rationale(g.text) for g in gens)) if gens else ((), ())
     return TeacherOutputs(frame, _meta(backend, config))
 
 
