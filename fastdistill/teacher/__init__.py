@@ -40,7 +40,7 @@ def backend_for(config: TeacherConfig, cache_dir: Path | None = None):
 
 
 class Backend(Protocol):
-    """What every teacher backend offers: a tokenizer, generation stats and batched generation."""
+    """What every teacher backend offers: a tokenizer, generation stats, generation and teacher-forced scoring."""
 
     tokenizer: PreTrainedTokenizerBase
     stats: GenerationStats
@@ -48,6 +48,9 @@ class Backend(Protocol):
     def generate(self, prompts: list[str], *, max_new_tokens: int, batch_size: int = 16, temperature: float = 0.0,
                  top_p: float = 1.0, top_k_logprobs: int | None = None, seed: int = 0,
                  desc: str = "generating") -> list[Generation]: ...
+
+    def score(self, pairs: list[tuple[list[int], list[int]]], *, top_k_logprobs: int,
+              batch_size: int = 16) -> list[Generation]: ...
 
 
 def tokenizer_sha256(backend: Backend) -> str:

@@ -128,6 +128,24 @@ class HFBackend:
             gen.topk_logprobs = np.zeros((0, k), np.float32)
         return gen
 
+    @torch.inference_mode()
+    def score(self, pairs: list[tuple[list[int], list[int]]], *, top_k_logprobs: int, batch_size: int = 16) -> list[Generation]:
+        """Teacher-forced top-k logprobs for given (prompt_ids, response_ids) pairs, e.g. a student's samples."""
+        results = []
+        for start in range(0, len(pairs), batch_size):
+            batch = pairs[start : start + batch_size]
+            seqs = [list(p) + list(r) for p, r in batch]
+            width = max(len(s) for s in seqs)
+            ids = torch.tensor([s + [self.tokenizer.pad_token_id] * (width - len(s)) for s in seqs], device=self.device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in seqs], device=self.device)
+            logits = self.model(input_ids=ids, attention_mask=mask).logits
+            for row, (prompt, response) in enumerate(batch):
+                steps = logits[row, len(prompt) - 1 : len(prompt) + len(response) - 1].float()
+                top = torch.log_softmax(steps, dim=-1).topk(top_k_logprobs, dim=-1)
+                results.append(Generation(list(prompt), list(response), self.tokenizer.decode(response, skip_special_tokens=True),
+                                          top.indices.cpu().numpy().astype(np.int64), top.values.cpu().numpy().astype(np.float32)))
+        return results
+
     def _record(self, tokens: int, seconds: float) -> None:
         self.stats.new_tokens += tokens
         self.stats.seconds += seconds

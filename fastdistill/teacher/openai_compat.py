@@ -55,6 +55,23 @@ class OpenAIBackend:
         self.stats.batches += 1
         return results
 
+    def score(self, pairs: list[tuple[list[int], list[int]]], *, top_k_logprobs: int, batch_size: int = 16) -> list[Generation]:
+        """Teacher-forced top-k logprobs of given responses: `echo` with no new tokens returns the prompt's logprobs."""
+        def one(pair: tuple[list[int], list[int]]) -> Generation:
+            prompt, response = list(pair[0]), list(pair[1])
+            body = {"model": self.model, "prompt": prompt + response, "max_tokens": 0, "echo": True,
+                    "logprobs": top_k_logprobs, "return_tokens_as_token_ids": True}
+            payload = self._post(body)
+            logprobs = payload["choices"][0].get("logprobs") or {}
+            tops = (logprobs.get("top_logprobs") or [])[len(prompt) : len(prompt) + len(response)]
+            if len(tops) != len(response) or any(t is None for t in tops):
+                raise ServerError(f"{self.base_url} did not return prompt logprobs for echo scoring")
+            fake = {"choices": [{"text": "", "logprobs": {"tokens": [f"token_id:{t}" for t in response], "top_logprobs": tops}}]}
+            return self._parse(prompt, fake, top_k_logprobs)
+
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(one, pairs))
+
     def _post(self, body: dict) -> dict:
         request = urllib.request.Request(f"{self.base_url}/completions", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})

@@ -56,6 +56,20 @@ class VLLMBackend:
         self.stats.new_tokens += sum(len(g.response_ids) for g in gens)
         return gens
 
+    def score(self, pairs: list[tuple[list[int], list[int]]], *, top_k_logprobs: int, batch_size: int = 16) -> list[Generation]:
+        """Teacher-forced top-k logprobs via `prompt_logprobs` over prompt + response."""
+        params = self._vllm.SamplingParams(max_tokens=1, prompt_logprobs=top_k_logprobs)
+        outputs = self.llm.generate([{"prompt_token_ids": list(p) + list(r)} for p, r in pairs], params, use_tqdm=True)
+        gens = []
+        for (prompt, response), out in zip(pairs, outputs):
+            positions = out.prompt_logprobs[len(prompt) : len(prompt) + len(response)]
+            ranked = [sorted(pos.items(), key=lambda kv: -kv[1].logprob)[:top_k_logprobs] for pos in positions]
+            gen = Generation(list(prompt), list(response), self.tokenizer.decode(response, skip_special_tokens=True))
+            gen.topk_ids = np.array([[t for t, _ in r] for r in ranked], dtype=np.int64).reshape(-1, top_k_logprobs)
+            gen.topk_logprobs = np.array([[lp.logprob for _, lp in r] for r in ranked], dtype=np.float32).reshape(-1, top_k_logprobs)
+            gens.append(gen)
+        return gens
+
     def _one(self, prompt_ids: list[int], completion, k: int | None) -> Generation:
         gen = Generation(list(prompt_ids), list(completion.token_ids), completion.text.strip())
         if k is not None:

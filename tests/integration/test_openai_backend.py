@@ -53,6 +53,12 @@ class _Server:
 
     def complete(self, body: dict) -> dict:
         k = body.get("logprobs")
+        if body.get("echo") and body["max_tokens"] == 0:  # vLLM-style prompt scoring
+            ids = body["prompt"]
+            scored = self.backend.score([(ids[:1], ids[1:])], top_k_logprobs=k)[0]
+            tops = [None] + [{f"token_id:{int(i)}": float(lp) for i, lp in zip(a, b)}
+                             for a, b in zip(scored.topk_ids, scored.topk_logprobs)]
+            return {"choices": [{"text": "", "logprobs": {"tokens": [f"token_id:{t}" for t in ids], "top_logprobs": tops}}]}
         gen = self.backend._generate_batch([body["prompt"]], body["max_tokens"], body["temperature"], 1.0, k)[0]
         logprobs = None
         if k and self.with_logprobs:
@@ -89,6 +95,20 @@ def test_openai_backend_matches_the_hf_backend_on_the_same_model(hf):
         assert np.array_equal(a.topk_ids, b.topk_ids)
         assert np.allclose(a.topk_logprobs, b.topk_logprobs, atol=1e-5)
     assert remote.stats.new_tokens == sum(len(g.response_ids) for g in got)
+
+
+def test_scoring_given_responses_matches_generation_and_the_hf_backend(hf):
+    own = hf.generate(PROMPTS, max_new_tokens=6, batch_size=1, top_k_logprobs=3)
+    pairs = [(g.prompt_ids, g.response_ids) for g in own]
+    local = hf.score(pairs, top_k_logprobs=3)
+    server = _Server(hf)
+    try:
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer).score(pairs, top_k_logprobs=3)
+    finally:
+        server.close()
+    for g, a, b in zip(own, local, remote):
+        assert np.array_equal(g.topk_ids, a.topk_ids) and np.allclose(g.topk_logprobs, a.topk_logprobs, atol=1e-4)
+        assert np.array_equal(a.topk_ids, b.topk_ids) and np.allclose(a.topk_logprobs, b.topk_logprobs, atol=1e-5)
 
 
 def test_transient_server_errors_are_retried(hf):
