@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 SCHEMA_VERSION = 2
 LOGPROB_STEP = 1.0 / 16.0
 SHARD_ROWS = 256
-ZSTD_LEVEL = 9  # written once, read by every trial: worth a slower, tighter compression
+ZSTD_LEVEL = 19  # written once, read by every trial; level 19 vs 9: 2.46 vs 2.52 bytes per kept logit at k=64
 
 COLUMNS = (
     "id", "split", "category", "prompt", "reference",
