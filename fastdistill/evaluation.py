@@ -59,8 +59,13 @@ def teacher_forced_fidelity(student: HFBackend, outputs: TeacherOutputs) -> tupl
     return (sum(k * w for k, w in zip(kls, weights)) / total, sum(a * w for a, w in zip(agree, weights)) / total)
 
 
-def evaluate_student(student: HFBackend, outputs: TeacherOutputs, config: EvaluationConfig) -> EvalResult:
-    """Score the student on the held-out rows of the teacher outputs."""
+def evaluate_student(student: HFBackend, outputs: TeacherOutputs, config: EvaluationConfig,
+                     teacher: HFBackend | None = None) -> EvalResult:
+    """Score the student on the held-out rows of the teacher outputs.
+
+    With `teacher`, its generation speed is measured on the same prompts with
+    the same batch size and token budget, so the two tokens/s are comparable.
+    """
     held_out = outputs.split("eval")
     if config.max_examples is not None:
         held_out = TeacherOutputs(held_out.frame.head(config.max_examples), held_out.meta)
@@ -79,9 +84,14 @@ def evaluate_student(student: HFBackend, outputs: TeacherOutputs, config: Evalua
         "teacher_forced_kl": kl,
         "top1_agreement": agreement,
         "student_tokens_per_s": student.stats.tokens_per_s,
-        "teacher_tokens_per_s": outputs.meta.tokens_per_s,
         "eval_examples": float(len(frame)),
     }
+    if teacher is not None:
+        teacher.stats = type(teacher.stats)()
+        teacher.generate(frame["prompt"].tolist(), max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+                         desc="teacher speed")
+        metrics["teacher_tokens_per_s"] = teacher.stats.tokens_per_s
+        metrics["speedup_vs_teacher"] = student.stats.tokens_per_s / teacher.stats.tokens_per_s
     samples = [
         {"id": i, "prompt": p, "reference": ref, "teacher": t, "student": s}
         for i, p, ref, t, s in zip(frame["id"], frame["prompt"], frame["reference"], frame["response_text"], answers)

@@ -26,5 +26,5 @@ def distill(
     gated, _quarantine, _report = quality_gate(candidates, synthesis_rejects, gate)
     outputs = teacher_inference(gated, teacher)
     model = train_student(outputs, teacher, student, training)
-    metrics, _samples = evaluate(model, outputs, evaluation)
+    metrics, _samples = evaluate(model, outputs, evaluation, teacher)
     register_student(model, metrics, registry, data, teacher, training)
