@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -115,6 +116,9 @@ def label_sharded(
 
     A restart with the same work list skips the shards already on disk, so a
     killed run loses at most the shard in flight and never duplicates a row.
+    `work_dir` holds an unfinished job only: once the outputs are loaded it is
+    removed (finished results are ZenML's artifacts, and `--no-cache` means
+    the teacher really runs again).
     """
     work_dir.mkdir(parents=True, exist_ok=True)
     rows = rows.reset_index(drop=True)
@@ -131,4 +135,6 @@ def label_sharded(
             on_shard(index, path)
     meta = meta or _meta(backend, config)
     write_manifest(work_dir, meta, names)
-    return TeacherOutputs.load(work_dir)
+    outputs = TeacherOutputs.load(work_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    return outputs
