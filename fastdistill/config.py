@@ -123,7 +123,11 @@ class StudentConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    objective: Literal["fkl"] = Field("fkl", description="KD objective; the walking skeleton ships forward KL on top-k soft targets.")
+    objective: Literal["fkl", "rkl", "jsd", "skl", "srkl"] = Field(
+        "fkl", description="Offline KD objective on the top-k store: forward KL, reverse KL, generalized JSD, skew KL, skew reverse KL."
+    )
+    beta: float = Field(0.5, ge=0.0, le=1.0, description="jsd: weight of the teacher in the mixture (0 -> forward KL, 1 -> reverse KL).")
+    alpha: float = Field(0.1, ge=0.0, le=1.0, description="skl/srkl: DistiLLM's skew.")
     ce_weight: float = Field(0.5, ge=0.0, le=1.0, description="loss = ce_weight * CE + (1 - ce_weight) * KD.")
     temperature: float = Field(1.0, gt=0.0, description="Softening temperature T of the KD term (gradients scaled by T^2).")
     learning_rate: float = Field(3e-4, gt=0.0)

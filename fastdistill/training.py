@@ -4,6 +4,7 @@ TRL trains each method with the teacher online; it has no trainer that reads
 a persisted top-k store. `TopKDistillationTrainer` keeps SFTTrainer's loop,
 logging and checkpointing, and replaces only `compute_loss`:
     loss = ce_weight * CE(teacher tokens) + (1 - ce_weight) * KD(top-k soft targets)
+where KD is the configured objective from `fastdistill.losses.OBJECTIVE_LOSSES`.
 The CE and KD parts are logged separately so a vanishing KD term is visible.
 """
 
@@ -21,7 +22,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase, TrainerC
 from trl import SFTConfig, SFTTrainer
 
 from fastdistill.config import TrainingConfig
-from fastdistill.losses import forward_kl_topk, token_cross_entropy
+from fastdistill.losses import OBJECTIVE_LOSSES, token_cross_entropy
 from fastdistill.models import build_student_by_layer_selection, check_vocab_compatible, resolve_model
 from fastdistill.teacher.hf import load_tokenizer
 from fastdistill.topk import TeacherOutputs
@@ -84,11 +85,14 @@ def select_response_tokens(logits, labels, topk_ids, topk_logprobs):
 
 
 class TopKDistillationTrainer(SFTTrainer):
-    """SFTTrainer whose loss mixes CE with forward KL on a persisted top-k store."""
+    """SFTTrainer whose loss mixes CE with a KD objective on a persisted top-k store."""
 
-    def __init__(self, *args, ce_weight: float, temperature: float, **kwargs):
+    def __init__(self, *args, ce_weight: float, temperature: float, objective: str = "fkl",
+                 beta: float = 0.5, alpha: float = 0.1, **kwargs):
         super().__init__(*args, **kwargs)
         self.ce_weight, self.temperature = ce_weight, temperature
+        self.kd_loss = OBJECTIVE_LOSSES[objective]
+        self.kd_knobs = {"temperature": temperature, "beta": beta, "alpha": alpha}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
@@ -97,7 +101,7 @@ class TopKDistillationTrainer(SFTTrainer):
             outputs.logits, inputs["labels"], inputs["teacher_topk_ids"], inputs["teacher_topk_logprobs"]
         )
         ce = token_cross_entropy(logits, targets)
-        kd = forward_kl_topk(logits, ids, lps, self.temperature)
+        kd = self.kd_loss(logits, ids, lps, **self.kd_knobs)
         loss = self.ce_weight * ce + (1.0 - self.ce_weight) * kd
         self._metrics[mode]["ce_loss"].append(ce.item())
         self._metrics[mode]["kd_loss"].append(kd.item())
@@ -143,6 +147,9 @@ def train_student(
             callbacks=[history],
             ce_weight=config.ce_weight,
             temperature=config.temperature,
+            objective=config.objective,
+            beta=config.beta,
+            alpha=config.alpha,
         )
         started = time.perf_counter()
         trainer.train()

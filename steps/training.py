@@ -18,7 +18,7 @@ def train_student(
     student_config: StudentConfig,
     training_config: TrainingConfig,
 ) -> Annotated[ModelDirectory, "student_model"]:
-    """Initialise the student and train it on the teacher's top-k store (CE + forward KL)."""
+    """Initialise the student and train it on the teacher's top-k store (CE + the configured KD objective)."""
     work = Path(tempfile.mkdtemp(prefix="fastdistill-student-"))
     init_dir, tokenizer, init_info = training.prepare_student(teacher_config, student_config, work / "init")
     result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained")
