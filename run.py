@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 # Before ZenML, MLflow or transformers are imported: no telemetry, no hub calls.
@@ -113,7 +113,7 @@ def _write_resolved_config(config_path: Path, document: dict, params, no_cache: 
     resolved = {**document, "parameters": params.model_dump(mode="json")}
     if no_cache:
         resolved["enable_cache"] = False
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     out = ROOT / ".fastdistill" / "runs" / f"{stamp}-{config_path.stem}.yaml"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(resolved, sort_keys=False))

@@ -24,6 +24,6 @@ class ModelDirectory:
         (Path(self.path) / self.INFO_FILE).write_text(json.dumps(self.info, indent=2, default=str))
 
     @classmethod
-    def read(cls, path: Path) -> "ModelDirectory":
+    def read(cls, path: Path) -> ModelDirectory:
         info_file = Path(path) / cls.INFO_FILE
         return cls(Path(path), json.loads(info_file.read_text()) if info_file.exists() else {})

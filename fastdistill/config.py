@@ -45,7 +45,7 @@ class DataConfig(_Section):
     )
 
     @model_validator(mode="after")
-    def _seeds_file_exists(self) -> "DataConfig":
+    def _seeds_file_exists(self) -> DataConfig:
         path = Path(self.seeds_path)
         if not path.is_file():
             raise ValueError(f"seeds_path: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
@@ -97,7 +97,7 @@ class TeacherConfig(_Section):
         return _check_spec(value)
 
     @model_validator(mode="after")
-    def _server_for_openai(self) -> "TeacherConfig":
+    def _server_for_openai(self) -> TeacherConfig:
         if self.backend == "openai" and not self.base_url:
             raise ValueError("backend 'openai' needs teacher.base_url, e.g. http://localhost:8000/v1")
         return self
@@ -116,7 +116,7 @@ class StudentConfig(_Section):
         return value if value is None else _check_spec(value)
 
     @model_validator(mode="after")
-    def _exactly_one_source(self) -> "StudentConfig":
+    def _exactly_one_source(self) -> StudentConfig:
         if (self.model is None) == (self.num_layers is None):
             raise ValueError("set exactly one of student.model (a model spec) or student.num_layers (layer selection from the teacher)")
         return self

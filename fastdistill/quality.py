@@ -36,7 +36,7 @@ class GateConfig(BaseModel):
     max_rejected_fraction: float = Field(0.9, ge=0.0, le=1.0, description="Aggregate: at most this share of candidates rejected.")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "GateConfig":
+    def _consistent(self) -> GateConfig:
         if self.min_prompt_chars >= self.max_prompt_chars:
             raise ValueError(f"min_prompt_chars ({self.min_prompt_chars}) must be below max_prompt_chars ({self.max_prompt_chars})")
         for pattern in self.refusal_patterns:

@@ -74,7 +74,7 @@ class TeacherOutputs:
     def num_tokens(self) -> int:
         return int(self.frame["response_ids"].map(len).sum())
 
-    def split(self, name: str) -> "TeacherOutputs":
+    def split(self, name: str) -> TeacherOutputs:
         rows = self.frame[self.frame["split"] == name].reset_index(drop=True)
         return TeacherOutputs(rows, self.meta, dict(self.extra))
 
@@ -89,7 +89,7 @@ class TeacherOutputs:
         write_manifest(directory, self.meta, shards, self.extra)
 
     @classmethod
-    def load(cls, directory: Path) -> "TeacherOutputs":
+    def load(cls, directory: Path) -> TeacherOutputs:
         manifest = read_manifest(directory)
         meta = TeacherMeta(**manifest["meta"])
         frames = [read_shard(directory / name, meta) for name in manifest["shards"]]

@@ -1,11 +1,23 @@
 from zenml import pipeline
 
 from fastdistill.config import (
-    DataConfig, EvaluationConfig, RegistryConfig, StudentConfig, SynthesisConfig, TeacherConfig, TrainingConfig,
+    DataConfig,
+    EvaluationConfig,
+    RegistryConfig,
+    StudentConfig,
+    SynthesisConfig,
+    TeacherConfig,
+    TrainingConfig,
 )
 from fastdistill.quality import GateConfig
 from steps import (
-    evaluate, load_seeds, quality_gate, register_student, synthesize, teacher_inference, train_student,
+    evaluate,
+    load_seeds,
+    quality_gate,
+    register_student,
+    synthesize,
+    teacher_inference,
+    train_student,
 )
 
 

@@ -1,7 +1,6 @@
 """ZenML steps: thin wrappers around `fastdistill`, one stage each."""
 
 import materializers  # noqa: F401  registers the project's materializers
-
 from steps.data import load_seeds
 from steps.evaluation import evaluate
 from steps.quality import quality_gate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import shutil
@@ -10,12 +11,11 @@ from pathlib import Path
 from typing import Protocol
 
 import pandas as pd
+from transformers import PreTrainedTokenizerBase
 
 from fastdistill import rationale
 from fastdistill.config import TeacherConfig
 from fastdistill.models import resolve_model
-from transformers import PreTrainedTokenizerBase
-
 from fastdistill.teacher.hf import Generation, GenerationStats, HFBackend, encode_chat_prompt, load_tokenizer
 from fastdistill.topk import SHARD_ROWS, TeacherMeta, TeacherOutputs, shard_name, write_manifest, write_shard
 
@@ -23,21 +23,6 @@ __all__ = [
     "HFBackend", "Generation", "backend_for", "label", "label_sharded", "work_fingerprint", "tokenizer_sha256",
     "encode_chat_prompt", "load_tokenizer",
 ]
-
-
-def backend_for(config: TeacherConfig, cache_dir: Path | None = None):
-    """The backend named in the config. GPU-only backends are imported only when chosen."""
-    model_dir = resolve_model(config.model, cache_dir)  # the openai backend needs its tokenizer too
-    if config.backend == "vllm":
-        from fastdistill.teacher.vllm_backend import VLLMBackend
-
-        return VLLMBackend(model_dir, top_k=config.top_k, tensor_parallel_size=config.tensor_parallel_size)
-    if config.backend == "openai":
-        from fastdistill.teacher.openai_compat import OpenAIBackend
-
-        return OpenAIBackend(config.base_url, config.api_model or config.model, load_tokenizer(model_dir),
-                             concurrency=config.concurrency)
-    return HFBackend(model_dir)
 
 
 class Backend(Protocol):
@@ -54,9 +39,30 @@ class Backend(Protocol):
               batch_size: int = 16) -> list[Generation]: ...
 
 
+def backend_for(config: TeacherConfig, cache_dir: Path | None = None) -> Backend:
+    """The backend named in the config. GPU-only backends are imported only when chosen."""
+    model_dir = resolve_model(config.model, cache_dir)  # the openai backend needs its tokenizer too
+    if config.backend == "vllm":
+        from fastdistill.teacher.vllm_backend import VLLMBackend
+
+        return VLLMBackend(model_dir, top_k=config.top_k, tensor_parallel_size=config.tensor_parallel_size)
+    if config.backend == "openai":
+        from fastdistill.teacher.openai_compat import OpenAIBackend
+
+        return OpenAIBackend(config.base_url, config.api_model or config.model, load_tokenizer(model_dir),
+                             concurrency=config.concurrency)
+    return HFBackend(model_dir)
+
+
 def tokenizer_sha256(backend: Backend) -> str:
     """Fingerprint of the vocabulary, so a store is never reused with a different tokenizer."""
-    vocab = sorted(backend.tokenizer.get_vocab().items())
+    return _vocab_sha256(backend.tokenizer)
+
+
+@functools.lru_cache(maxsize=8)
+def _vocab_sha256(tokenizer: PreTrainedTokenizerBase) -> str:
+    # Hashing 49k entries takes ~50 ms; every shard's header needs it, so compute it once per tokenizer.
+    vocab = sorted(tokenizer.get_vocab().items())
     return hashlib.sha256(json.dumps(vocab).encode()).hexdigest()
 
 

@@ -50,7 +50,7 @@ class HFBackend:
         self.stats = GenerationStats()
 
     @classmethod
-    def from_model(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> "HFBackend":
+    def from_model(cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> HFBackend:
         backend = cls.__new__(cls)
         backend.model_dir, backend.device = Path("."), str(model.device)
         backend.tokenizer, backend.model, backend.stats = tokenizer, model.eval(), GenerationStats()
