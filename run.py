@@ -110,7 +110,12 @@ def stack(tracking_uri: str | None) -> None:
 
 def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool) -> Path:
     """The YAML ZenML runs: the user's file with `parameters:` replaced by the validated, filled-in values."""
+    from fastdistill.sweep import expand_trials, with_trial_step_settings
+
     resolved = {**document, "parameters": params.model_dump(mode="json")}
+    trial_ids = [t.step_id for t in expand_trials(params.sweep, params.training, params.student)]
+    if document.get("steps"):
+        resolved["steps"] = with_trial_step_settings(document["steps"], trial_ids)
     if no_cache:
         resolved["enable_cache"] = False
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

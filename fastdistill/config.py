@@ -122,20 +122,73 @@ class StudentConfig(_Section):
         return self
 
 
+OFFLINE_OBJECTIVES = ("sft", "fkl", "rkl", "jsd", "skl", "srkl", "step_by_step")
+"""Objectives that train from the persisted teacher outputs only: the teacher never runs again."""
+OBJECTIVES = (*OFFLINE_OBJECTIVES, "gkd")
+
+
 class TrainingConfig(_Section):
-    objective: Literal["fkl", "rkl", "jsd", "skl", "srkl"] = Field(
-        "fkl", description="Offline KD objective on the top-k store: forward KL, reverse KL, generalized JSD, skew KL, skew reverse KL."
+    objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
+        "fkl",
+        description="sft: cross-entropy on the teacher's text (sequence-level KD); fkl/rkl/jsd/skl/srkl: forward KL, "
+        "reverse KL, generalized JSD, skew KL, skew reverse KL on the top-k store; gkd: on-policy generalized JSD "
+        "with the teacher scoring student samples online; step_by_step: multi-task on rationale and answer.",
     )
-    beta: float = Field(0.5, ge=0.0, le=1.0, description="jsd: weight of the teacher in the mixture (0 -> forward KL, 1 -> reverse KL).")
+    beta: float = Field(0.5, ge=0.0, le=1.0, description="jsd/gkd: weight of the teacher in the mixture (0 -> forward KL, 1 -> reverse KL).")
     alpha: float = Field(0.1, ge=0.0, le=1.0, description="skl/srkl: DistiLLM's skew.")
-    ce_weight: float = Field(0.5, ge=0.0, le=1.0, description="loss = ce_weight * CE + (1 - ce_weight) * KD.")
+    lmbda: float = Field(0.5, ge=0.0, le=1.0, description="gkd: fraction of batches trained on the student's own samples.")
+    on_policy_max_new_tokens: int = Field(32, ge=1, description="gkd: length of the student's samples.")
+    rationale_weight: float = Field(1.0, ge=0.0, description="step_by_step: loss = CE(answer) + rationale_weight * CE(rationale).")
+    ce_weight: float = Field(0.5, ge=0.0, le=1.0, description="loss = ce_weight * CE + (1 - ce_weight) * KD (sft: CE only).")
     temperature: float = Field(1.0, gt=0.0, description="Softening temperature T of the KD term (gradients scaled by T^2).")
     learning_rate: float = Field(3e-4, gt=0.0)
     epochs: float = Field(3.0, gt=0.0)
     batch_size: int = Field(8, ge=1)
     max_length: int = Field(384, ge=16, description="Prompt + response tokens per example; longer responses are cut.")
     warmup_ratio: float = Field(0.1, ge=0.0, lt=1.0)
+    save_steps: int = Field(0, ge=0, description="Checkpoint every N optimizer steps to the artifact store (0: no checkpoints); "
+                            "a restarted trial resumes from its last checkpoint.")
+    num_processes: int = Field(1, ge=1, description="GPUs for one trial: above 1 the step is launched with accelerate (GPU pools only).")
     seed: int = 0
+
+    @property
+    def is_offline(self) -> bool:
+        return self.objective in OFFLINE_OBJECTIVES
+
+
+SWEEP_KEYS = ("objective", "learning_rate", "temperature", "beta", "alpha", "lmbda", "ce_weight", "epochs", "num_layers")
+"""What a sweep may vary: TrainingConfig fields, plus `num_layers` (the student's size, StudentConfig.num_layers)."""
+SWEEP_METRICS = {  # trial metric -> greater is better
+    "rougeL_vs_teacher": True, "rougeL_vs_reference": True, "top1_agreement": True,
+    "teacher_forced_kl": False, "eval_ce": False,
+}
+
+
+class SweepConfig(_Section):
+    """A grid (or random samples of it) over objectives and hyper-parameters; empty grid: one trial, `training` as is."""
+
+    grid: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description=f"Values per key, each list non-empty; keys among {list(SWEEP_KEYS)}. Unset keys keep `training`'s value.",
+    )
+    mode: Literal["grid", "random"] = Field("grid", description="grid: every combination; random: `samples` of them.")
+    samples: int = Field(4, ge=1, description="random mode: how many distinct combinations to draw.")
+    seed: int = Field(0, description="random mode: seed of the draw.")
+    metric: Literal[tuple(SWEEP_METRICS)] = Field(  # type: ignore[valid-type]
+        "rougeL_vs_teacher", description="Held-out metric that picks the trial going on to evaluation and registration."
+    )
+    eval_examples: int = Field(16, ge=1, description="Held-out prompts each trial is scored on.")
+    eval_max_new_tokens: int = Field(48, ge=1, description="Token budget of each trial's scoring generations.")
+
+    @field_validator("grid")
+    @classmethod
+    def _known_keys(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        for key, values in grid.items():
+            if key not in SWEEP_KEYS:
+                raise ValueError(f"{key}: not a sweepable key; use one of {list(SWEEP_KEYS)}")
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"{key}: expected a non-empty list of values, got {values!r}")
+        return grid
 
 
 class EvaluationConfig(_Section):
@@ -163,6 +216,7 @@ class RunConfig(_Section):
     teacher: TeacherConfig = TeacherConfig()
     student: StudentConfig = StudentConfig(num_layers=20)
     training: TrainingConfig = TrainingConfig()
+    sweep: SweepConfig = SweepConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
 
@@ -173,6 +227,17 @@ class RunConfig(_Section):
         if isinstance(values, dict) and "data" not in values:
             values = {**values, "data": {}}
         return values
+
+    @model_validator(mode="after")
+    def _sweep_fits(self) -> RunConfig:
+        from fastdistill.sweep import expand_trials  # late: sweep imports this module
+
+        trials = expand_trials(self.sweep, self.training, self.student)  # raises ValueError naming the bad value
+        if any(t.training.objective == "step_by_step" for t in trials) and not self.teacher.rationales:
+            raise ValueError("training.objective step_by_step needs teacher.rationales: true (rationale and answer to learn from)")
+        if any(t.student.num_layers is not None for t in trials) and self.student.model is not None and "num_layers" in self.sweep.grid:
+            raise ValueError("sweep.grid.num_layers builds students from the teacher's layers; unset student.model")
+        return self
 
 
 def fingerprint(*sections: BaseModel) -> str:

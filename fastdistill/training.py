@@ -1,11 +1,17 @@
-"""Offline KD training on the teacher's top-k store, built on TRL's SFTTrainer.
+"""Student training for every objective, built on TRL.
 
-TRL trains each method with the teacher online; it has no trainer that reads
-a persisted top-k store. `TopKDistillationTrainer` keeps SFTTrainer's loop,
-logging and checkpointing, and replaces only `compute_loss`:
-    loss = ce_weight * CE(teacher tokens) + (1 - ce_weight) * KD(top-k soft targets)
-where KD is the configured objective from `fastdistill.losses.OBJECTIVE_LOSSES`.
-The CE and KD parts are logged separately so a vanishing KD term is visible.
+- Offline KD (fkl, rkl, jsd, skl, srkl): TRL trains each method with the
+  teacher online and has no trainer that reads a persisted top-k store.
+  `TopKDistillationTrainer` keeps SFTTrainer's loop, logging and
+  checkpointing, and replaces only `compute_loss`:
+      loss = ce_weight * CE(teacher tokens) + (1 - ce_weight) * KD(top-k soft targets)
+  where KD is the objective from `fastdistill.losses.OBJECTIVE_LOSSES`. The CE
+  and KD parts are logged separately so a vanishing KD term is visible.
+- sft (sequence-level KD) and step_by_step (Distilling Step-by-Step):
+  cross-entropy on the teacher's text, per task (`MultiTaskCETrainer`).
+- gkd (on-policy): TRL's GKDTrainer with the teacher loaded in the trial;
+  `OnPolicyDistillationTrainer` adds the CE mix and separate logging.
+Checkpoints can be mirrored to the artifact store so a killed trial resumes.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from datasets import Dataset
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
+from fastdistill.checkpoints import CheckpointMirror
 from fastdistill.config import TrainingConfig
 from fastdistill.losses import OBJECTIVE_LOSSES, token_cross_entropy
 from fastdistill.models import build_student_by_layer_selection, check_vocab_compatible, resolve_model
-from fastdistill.teacher.hf import load_tokenizer
+from fastdistill.rationale import split_rationale
+from fastdistill.teacher.hf import encode_chat_prompt, load_tokenizer
 from fastdistill.topk import TeacherOutputs
 
 log = logging.getLogger(__name__)
@@ -108,6 +116,143 @@ class TopKDistillationTrainer(SFTTrainer):
         return (loss, outputs) if return_outputs else loss
 
 
+RATIONALE_TASK = "\n\nExplain your reasoning step by step."
+"""Appended to the prompt of step_by_step's rationale task; the answer task uses the plain prompt, as at inference."""
+TASK_LOSS_NAMES = {0: "ce_loss", 1: "rationale_loss"}
+
+
+def build_step_by_step_examples(outputs: TeacherOutputs, tokenizer: PreTrainedTokenizerBase, max_length: int) -> Dataset:
+    """Distilling Step-by-Step: per teacher row an answer task (prompt -> answer) and a rationale task.
+
+    Rows whose teacher output lacked the 'Rationale: ... Answer: ...' shape have no parts and are skipped.
+    """
+    rows = []
+    for r in outputs.frame.itertuples():
+        rationale, answer = getattr(r, "rationale", None), getattr(r, "answer", None)
+        if not isinstance(rationale, str) or not isinstance(answer, str):
+            continue
+        for task, prompt, target in ((0, r.prompt, answer), (1, r.prompt + RATIONALE_TASK, rationale)):
+            prompt_ids = encode_chat_prompt(tokenizer, prompt)
+            target_ids = tokenizer(target, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+            budget = max_length - len(prompt_ids)
+            if budget >= 1:
+                rows.append({"input_ids": prompt_ids + target_ids[:budget],
+                             "labels": [IGNORE] * len(prompt_ids) + target_ids[:budget], "task": task})
+    if not rows:
+        raise ValueError("step_by_step: no teacher output has the 'Rationale: ... Answer: ...' shape; "
+                         "set teacher.rationales: true (and check the teacher follows it) or pick another objective")
+    return Dataset.from_list(rows)
+
+
+@dataclass
+class TaskCollator:
+    """Right-pads a batch of token examples; `task` (default 0) says which loss each example feeds."""
+
+    pad_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {
+            "input_ids": torch.full((len(features), width), self.pad_id),
+            "attention_mask": torch.zeros((len(features), width), dtype=torch.long),
+            "labels": torch.full((len(features), width), IGNORE),
+            "task": torch.tensor([f.get("task", 0) for f in features]),
+        }
+        for row, f in enumerate(features):
+            n = len(f["input_ids"])
+            batch["input_ids"][row, :n] = torch.tensor(f["input_ids"])
+            batch["attention_mask"][row, :n] = 1
+            batch["labels"][row, :n] = torch.tensor(f["labels"])
+        return batch
+
+
+class MultiTaskCETrainer(SFTTrainer):
+    """Cross-entropy on the teacher's text: loss = sum over tasks of weight * mean CE over that task's tokens.
+
+    sft uses one task (sequence-level KD); step_by_step adds the rationale task with `rationale_weight`.
+    """
+
+    def __init__(self, *args, task_weights: dict[int, float], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.task_weights = task_weights
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+        logits, targets = outputs.logits[:, :-1], inputs["labels"][:, 1:]
+        task = inputs["task"][:, None].expand_as(targets)
+        loss = logits[:0].sum().float()  # zero with a gradient path, for batches without tokens
+        for index, weight in self.task_weights.items():
+            mask = (targets != IGNORE) & (task == index)
+            if mask.any():
+                part = token_cross_entropy(logits[mask], targets[mask])
+                loss = loss + weight * part
+                self._metrics[mode][TASK_LOSS_NAMES[index]].append(part.item())
+        return (loss, outputs) if return_outputs else loss
+
+
+@dataclass
+class OnPolicyCollator:
+    """Teacher-labelled examples for GKD: full sequences right-padded, prompts left-padded for generation."""
+
+    pad_id: int
+
+    def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        batch = TaskCollator(self.pad_id)(features)
+        width = max(len(f["prompt_ids"]) for f in features)
+        batch["prompts"] = torch.full((len(features), width), self.pad_id)
+        batch["prompt_attention_mask"] = torch.zeros((len(features), width), dtype=torch.long)
+        for row, f in enumerate(features):
+            n = len(f["prompt_ids"])
+            batch["prompts"][row, width - n :] = torch.tensor(f["prompt_ids"])
+            batch["prompt_attention_mask"][row, width - n :] = 1
+        return batch
+
+
+def _gkd_trainer_class():
+    from trl.experimental.gkd import GKDTrainer  # experimental in TRL 1.16: imported only when gkd is chosen
+
+    class OnPolicyDistillationTrainer(GKDTrainer):
+        """TRL's GKD (a fraction lmbda of batches are student samples scored by the teacher online), plus:
+
+        the softening temperature applied to the generalized JSD (TRL's GKD uses it for sampling only), the
+        `ce_weight` mix with cross-entropy on the teacher's text (off-policy batches only: CE on the student's
+        own samples would just reinforce them), and CE and KD logged separately.
+        """
+
+        def __init__(self, *args, ce_weight: float, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.ce_weight, self._on_policy = ce_weight, False
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            self._on_policy = False
+            return super().training_step(model, inputs, num_items_in_batch)
+
+        def generate_on_policy_outputs(self, model, inputs, generation_config):
+            self._on_policy = True
+            return GKDTrainer.generate_on_policy_outputs(model, inputs, generation_config)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            mode = "train" if self.model.training else "eval"
+            outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
+            with torch.no_grad():
+                teacher_logits = self.teacher_model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"]).logits
+            labels = inputs["labels"][:, 1:]
+            kd = self.generalized_jsd_loss(outputs.logits[:, :-1], teacher_logits[:, :-1], labels=labels, beta=self.beta,
+                                           temperature=self.temperature) * self.temperature**2
+            loss = kd
+            if not self._on_policy and self.ce_weight > 0:
+                mask = labels != IGNORE
+                ce = token_cross_entropy(outputs.logits[:, :-1][mask], labels[mask])
+                loss = self.ce_weight * ce + (1.0 - self.ce_weight) * kd
+                self._metrics[mode]["ce_loss"].append(ce.item())
+            self._metrics[mode]["kd_loss"].append(kd.item())
+            self._metrics[mode]["on_policy"].append(float(self._on_policy))
+            return (loss, outputs) if return_outputs else loss
+
+    return OnPolicyDistillationTrainer
+
+
 @dataclass
 class TrainResult:
     model_dir: Path
@@ -115,6 +260,7 @@ class TrainResult:
     seconds: float = 0.0
     num_examples: int = 0
     warnings: list[str] = field(default_factory=list)
+    resumed_from_step: int = 0
 
 
 class _History(TrainerCallback):
@@ -132,35 +278,81 @@ def train_student(
     outputs: TeacherOutputs,
     config: TrainingConfig,
     out_dir: Path,
+    *,
+    teacher_dir: Path | None = None,
+    checkpoints: CheckpointMirror | None = None,
+    callbacks: tuple[TrainerCallback, ...] = (),
 ) -> TrainResult:
-    """Train the student at `student_dir` on the train split of `outputs`; save it to `out_dir`."""
-    dataset = build_examples(outputs.split("train"), config.max_length)
+    """Train the student at `student_dir` on the train split of `outputs` with `config.objective`; save to `out_dir`.
+
+    `teacher_dir` is needed by on-policy objectives only. With `checkpoints` (and `config.save_steps`), each
+    checkpoint is mirrored there and a restarted call resumes from the newest; they are cleared once the model is saved.
+    """
     model = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
     history = _History()
     with tempfile.TemporaryDirectory(prefix="fastdistill-train-") as scratch:
-        trainer = TopKDistillationTrainer(
-            model=model,
-            args=_sft_config(config, scratch),
-            train_dataset=dataset,
-            processing_class=tokenizer,
-            data_collator=TopKCollator(tokenizer.pad_token_id, outputs.meta.top_k),
-            callbacks=[history],
-            ce_weight=config.ce_weight,
-            temperature=config.temperature,
-            objective=config.objective,
-            beta=config.beta,
-            alpha=config.alpha,
-        )
+        hooks = [history, *callbacks] + ([checkpoints.callback()] if checkpoints is not None else [])
+        resume = checkpoints.restore_latest(Path(scratch)) if checkpoints is not None else None
+        trainer = _make_trainer(config, model, tokenizer, outputs.split("train"), scratch, hooks, teacher_dir)
         started = time.perf_counter()
-        trainer.train()
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         seconds = time.perf_counter() - started
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
-    return TrainResult(out_dir, history.rows, seconds, len(dataset), kd_scale_warnings(history.rows))
+    if checkpoints is not None:
+        checkpoints.clear()
+    resumed = int(resume.name.split("-")[-1]) if resume else 0
+    return TrainResult(out_dir, history.rows, seconds, len(trainer.train_dataset), kd_scale_warnings(history.rows), resumed)
+
+
+def _make_trainer(config: TrainingConfig, model, tokenizer, rows: TeacherOutputs, scratch: str, callbacks: list,
+                  teacher_dir: Path | None) -> SFTTrainer:
+    common = {"model": model, "processing_class": tokenizer, "callbacks": callbacks}
+    if config.objective == "gkd":
+        if teacher_dir is None:
+            raise ValueError("objective gkd trains on-policy: it needs the teacher model (teacher_dir)")
+        return _on_policy_trainer(config, rows, scratch, teacher_dir, common)
+    if config.objective in ("sft", "step_by_step"):
+        sbs = config.objective == "step_by_step"
+        dataset = build_step_by_step_examples(rows, tokenizer, config.max_length) if sbs else build_examples(rows, config.max_length)
+        weights = {0: 1.0, 1: config.rationale_weight} if sbs else {0: 1.0}
+        return MultiTaskCETrainer(args=_sft_config(config, scratch), train_dataset=dataset,
+                                  data_collator=TaskCollator(tokenizer.pad_token_id), task_weights=weights, **common)
+    return TopKDistillationTrainer(
+        args=_sft_config(config, scratch),
+        train_dataset=build_examples(rows, config.max_length),
+        data_collator=TopKCollator(tokenizer.pad_token_id, rows.meta.top_k),
+        ce_weight=config.ce_weight,
+        temperature=config.temperature,
+        objective=config.objective,
+        beta=config.beta,
+        alpha=config.alpha,
+        **common,
+    )
+
+
+def _on_policy_trainer(config: TrainingConfig, rows: TeacherOutputs, scratch: str, teacher_dir: Path, common: dict):
+    from trl.experimental.gkd import GKDConfig
+
+    dataset = build_examples(rows, config.max_length).map(
+        lambda ex: {"prompt_ids": ex["input_ids"][: ex["labels"].count(IGNORE)]},
+        remove_columns=["teacher_topk_ids", "teacher_topk_logprobs"],
+    )
+    args = GKDConfig(**_trainer_arguments(config, scratch), lmbda=config.lmbda, beta=config.beta, temperature=config.temperature,
+                     max_new_tokens=config.on_policy_max_new_tokens)
+    teacher = AutoModelForCausalLM.from_pretrained(teacher_dir, dtype=torch.float32)
+    return _gkd_trainer_class()(teacher_model=teacher, args=args, train_dataset=dataset,
+                                data_collator=OnPolicyCollator(common["processing_class"].pad_token_id),
+                                ce_weight=config.ce_weight, **common)
 
 
 def _sft_config(config: TrainingConfig, output_dir: str) -> SFTConfig:
-    return SFTConfig(
+    return SFTConfig(**_trainer_arguments(config, output_dir))
+
+
+def _trainer_arguments(config: TrainingConfig, output_dir: str) -> dict:
+    checkpointing = {"save_strategy": "steps", "save_steps": config.save_steps} if config.save_steps else {"save_strategy": "no"}
+    return dict(
         output_dir=output_dir,
         per_device_train_batch_size=config.batch_size,
         num_train_epochs=config.epochs,
@@ -168,14 +360,15 @@ def _sft_config(config: TrainingConfig, output_dir: str) -> SFTConfig:
         warmup_steps=config.warmup_ratio,  # a float below 1 is a ratio of the total steps in transformers 5
         lr_scheduler_type="cosine",
         logging_steps=1,
-        save_strategy="no",
         report_to=[],
         seed=config.seed,
+        data_seed=config.seed,
         use_cpu=not torch.cuda.is_available(),
         remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True},
         dataloader_num_workers=0,
         disable_tqdm=False,
+        **checkpointing,
     )
 
 

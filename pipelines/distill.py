@@ -5,16 +5,19 @@ from fastdistill.config import (
     EvaluationConfig,
     RegistryConfig,
     StudentConfig,
+    SweepConfig,
     SynthesisConfig,
     TeacherConfig,
     TrainingConfig,
 )
 from fastdistill.quality import GateConfig
+from fastdistill.sweep import expand_trials
 from steps import (
     evaluate,
     load_seeds,
     quality_gate,
     register_student,
+    select_best,
     synthesize,
     teacher_inference,
     train_student,
@@ -29,14 +32,23 @@ def distill(
     teacher: TeacherConfig,
     student: StudentConfig,
     training: TrainingConfig,
+    sweep: SweepConfig,
     evaluation: EvaluationConfig,
     registry: RegistryConfig,
 ) -> None:
-    """seeds -> synthesize -> quality gate -> teacher inference -> train -> evaluate -> register."""
+    """seeds -> synthesize -> quality gate -> teacher inference -> training sweep -> evaluate the best -> register.
+
+    Every trial of the sweep trains from the same teacher outputs (offline objectives never re-run the teacher).
+    """
     seeds = load_seeds(data)
     candidates, synthesis_rejects = synthesize(seeds, synthesis, teacher)
     gated, _quarantine, _report = quality_gate(candidates, synthesis_rejects, gate)
     outputs = teacher_inference(gated, teacher)
-    model = train_student(outputs, teacher, student, training)
-    metrics, _samples = evaluate(model, outputs, evaluation, teacher)
-    register_student(model, metrics, registry, data, teacher, training)
+    models, results = [], []
+    for trial in expand_trials(sweep, training, student):
+        model, result = train_student(outputs, teacher, trial.student, trial.training, sweep, trial.name, id=trial.step_id)
+        models.append(model)
+        results.append(result)
+    best, _sweep_results, best_training = select_best(models, results, sweep)
+    metrics, _samples = evaluate(best, outputs, evaluation, teacher)
+    register_student(best, metrics, registry, data, teacher, best_training)

@@ -7,9 +7,9 @@ from steps.quality import quality_gate
 from steps.registry import register_student
 from steps.synthesis import synthesize
 from steps.teacher import teacher_inference
-from steps.training import train_student
+from steps.training import select_best, train_student
 
 __all__ = [
     "load_seeds", "synthesize", "quality_gate", "teacher_inference",
-    "train_student", "evaluate", "register_student",
+    "train_student", "select_best", "evaluate", "register_student",
 ]

@@ -1,33 +1,100 @@
+import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import mlflow
-from zenml import log_metadata, step
+from zenml import get_step_context, log_metadata, step
+from zenml.client import Client
+from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import MLFlowExperimentTrackerSettings
+from zenml.io import fileio
 
-from fastdistill import training
+from fastdistill import sweep, training
 from fastdistill.artifacts import ModelDirectory
-from fastdistill.config import StudentConfig, TeacherConfig, TrainingConfig
+from fastdistill.checkpoints import CheckpointMirror
+from fastdistill.config import StudentConfig, SweepConfig, TeacherConfig, TrainingConfig
+from fastdistill.models import resolve_model
+from fastdistill.teacher import HFBackend
 from fastdistill.topk import TeacherOutputs
 
+# Each trial is its own MLflow run, nested under the pipeline run's parent run.
+TRIAL_TRACKING = {"experiment_tracker.mlflow": MLFlowExperimentTrackerSettings(nested=True)}
 
-@step(experiment_tracker=True)
+
+def _checkpoint_mirror(teacher_outputs: TeacherOutputs, student: StudentConfig, config: TrainingConfig) -> CheckpointMirror:
+    """Checkpoints live in the artifact store under a key of everything that shapes the trial's training."""
+    identity = json.dumps([teacher_outputs.meta.__dict__, teacher_outputs.frame["id"].tolist(),
+                           student.model_dump(), config.model_dump()], sort_keys=True, default=str)
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    root = f"{Client().active_stack.artifact_store.path}/fastdistill/checkpoints/{key}"
+    return CheckpointMirror(root, fileio)
+
+
+@step(experiment_tracker=True, settings=TRIAL_TRACKING)
 def train_student(
     teacher_outputs: TeacherOutputs,
     teacher_config: TeacherConfig,
     student_config: StudentConfig,
     training_config: TrainingConfig,
-) -> Annotated[ModelDirectory, "student_model"]:
-    """Initialise the student and train it on the teacher's top-k store (CE + the configured KD objective)."""
+    sweep_config: SweepConfig,
+    trial: str,
+) -> tuple[Annotated[ModelDirectory, "student_model"], Annotated[dict, "trial_result"]]:
+    """One trial: initialise the student, train it with its objective on the teacher outputs, score it on held-out rows."""
     work = Path(tempfile.mkdtemp(prefix="fastdistill-student-"))
     init_dir, tokenizer, init_info = training.prepare_student(teacher_config, student_config, work / "init")
-    result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained")
-    info = {**init_info, "objective": training_config.objective, "teacher": teacher_config.model,
+    teacher_dir = None if training_config.is_offline else resolve_model(teacher_config.model)
+    mirror = _checkpoint_mirror(teacher_outputs, student_config, training_config) if training_config.save_steps else None
+    result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
+                                    teacher_dir=teacher_dir, checkpoints=mirror)
+    metrics = sweep.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
+    _log_trial(trial, teacher_config, training_config, init_info, result, metrics)
+    info = {**init_info, "trial": trial, "objective": training_config.objective, "teacher": teacher_config.model,
             "train_examples": result.num_examples, "train_seconds": round(result.seconds, 1)}
+    log_metadata({**info, **{f"score.{k}": v for k, v in metrics.items()}, "warnings": result.warnings or "none",
+                  "resumed_from_step": result.resumed_from_step})
+    trial_result = {
+        "trial": trial, "step": get_step_context().step_name, "params": sweep_params(training_config, student_config),
+        "metrics": metrics, "history": result.history, "mlflow_run_id": _active_run_id(), "best": False,
+        "seconds": round(result.seconds, 1), "warnings": result.warnings, "training": training_config.model_dump(),
+    }
+    return ModelDirectory(result.model_dir, info), trial_result
+
+
+def sweep_params(training_config: TrainingConfig, student_config: StudentConfig) -> dict:
+    return {**training_config.model_dump(include={"objective", "learning_rate", "temperature", "beta", "alpha",
+                                                  "lmbda", "ce_weight", "epochs"}),
+            "num_layers": student_config.num_layers}
+
+
+def _log_trial(trial, teacher_config, training_config, init_info, result, metrics) -> None:
+    mlflow.set_tag("fastdistill.trial", trial)
     mlflow.log_params({f"training.{k}": v for k, v in training_config.model_dump().items()})
     mlflow.log_params({"teacher.model": teacher_config.model, "teacher.top_k": teacher_config.top_k,
                        **{f"student.{k}": v for k, v in init_info.items()}})
     for row in result.history:
         mlflow.log_metrics({f"train/{k}": v for k, v in row.items() if k != "step"}, step=row["step"])
-    log_metadata({**info, "warnings": result.warnings or "none"})
-    return ModelDirectory(result.model_dir, info)
+    mlflow.log_metrics(metrics)
+
+
+def _active_run_id() -> str:
+    run = mlflow.active_run()
+    return run.info.run_id if run else ""
+
+
+@step
+def select_best(
+    student_models: list[ModelDirectory], trial_results: list[dict], sweep_config: SweepConfig
+) -> tuple[
+    Annotated[ModelDirectory, "best_student"],
+    Annotated[list, "sweep_results"],
+    Annotated[TrainingConfig, "best_training_config"],
+]:
+    """The trial with the best held-out `sweep.metric` goes on to evaluation and registration."""
+    best = sweep.pick_best(trial_results, sweep_config.metric)
+    results = [{**r, "best": i == best} for i, r in enumerate(trial_results)]
+    chosen = results[best]
+    log_metadata({"trials": len(results), "best_trial": chosen["trial"], "metric": sweep_config.metric,
+                  "best_value": chosen["metrics"][sweep_config.metric],
+                  **{f"{r['trial']}.{sweep_config.metric}": r["metrics"].get(sweep_config.metric) for r in results}})
+    return student_models[best], results, TrainingConfig.model_validate(chosen["training"])

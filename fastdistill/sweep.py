@@ -1,0 +1,165 @@
+"""The training sweep: which trials a `sweep:` section asks for, how each is scored, which one wins.
+
+A trial is one (TrainingConfig, StudentConfig) pair. The grid is expanded in
+`SWEEP_KEYS` order; knobs an objective ignores (beta outside jsd/gkd, alpha
+outside skl/srkl, lambda outside gkd, temperature and ce_weight for the pure
+cross-entropy objectives) are reset to the base value, so two combinations
+that train the same thing become one trial. Trials are scored on the
+held-out split with cheap metrics (one teacher-forced pass plus short greedy
+generations), and the best by `sweep.metric` goes on to full evaluation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import re
+from dataclasses import dataclass
+
+import torch
+from pydantic import ValidationError
+
+from fastdistill.config import SWEEP_KEYS, SWEEP_METRICS, StudentConfig, SweepConfig, TrainingConfig
+from fastdistill.evaluation import mean_rouge_l
+from fastdistill.losses import forward_kl_topk, token_cross_entropy, top1_agreement
+from fastdistill.teacher.hf import HFBackend
+from fastdistill.topk import TeacherOutputs
+
+TRAIN_STEP = "train_student"
+"""Invocation id of the training step without a sweep; a sweep's trials are `train_student_<trial>`."""
+
+_RELEVANT = {  # knob -> objectives that read it
+    "beta": {"jsd", "gkd"},
+    "alpha": {"skl", "srkl"},
+    "lmbda": {"gkd"},
+    "temperature": {"fkl", "rkl", "jsd", "skl", "srkl", "gkd"},
+    "ce_weight": {"fkl", "rkl", "jsd", "skl", "srkl", "gkd"},
+}
+_ABBREVIATIONS = {"learning_rate": "lr", "temperature": "t", "ce_weight": "ce", "num_layers": "l", "epochs": "ep"}
+
+
+@dataclass(frozen=True)
+class Trial:
+    name: str
+    training: TrainingConfig
+    student: StudentConfig
+    params: dict  # the swept values that matter for this trial's objective
+    step_id: str = TRAIN_STEP  # the ZenML invocation id of its training step
+
+
+def _effective(combo: dict, base: TrainingConfig) -> dict:
+    """The combo with knobs its objective ignores reset to the base value (so equal trainings compare equal)."""
+    objective = combo.get("objective", base.objective)
+    return {k: (v if k not in _RELEVANT or objective in _RELEVANT[k] else getattr(base, k)) for k, v in combo.items()}
+
+
+def _build(combo: dict, base: TrainingConfig, student: StudentConfig) -> tuple[TrainingConfig, StudentConfig]:
+    overrides = {k: v for k, v in combo.items() if k != "num_layers"}
+    try:
+        training = TrainingConfig.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"sweep.grid.{key} = {first['input']!r}: {first['msg']}") from None
+    if "num_layers" in combo:
+        value = combo["num_layers"]
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"sweep.grid.num_layers = {value!r}: expected a positive number of teacher layers to keep")
+        student = StudentConfig(num_layers=value, layer_selection=student.layer_selection)
+    return training, student
+
+
+def _format(value) -> str:
+    text = value if isinstance(value, str) else format(value, "g")
+    return re.sub(r"[^a-z0-9]", "", str(text).lower().replace(".", "p").replace("-", "m"))
+
+
+def _name(params: dict, varying: set[str]) -> str:
+    parts = [str(params.get("objective", ""))] if "objective" in varying else []
+    parts += [f"{_ABBREVIATIONS.get(k, k)}{_format(v)}" for k, v in params.items() if k != "objective" and k in varying]
+    return "_".join(p for p in parts if p)
+
+
+def expand_trials(sweep: SweepConfig, training: TrainingConfig, student: StudentConfig) -> list[Trial]:
+    """Every distinct trial the sweep asks for, in grid order; no grid: the single trial `training` describes."""
+    if not sweep.grid:
+        return [Trial(training.objective, training, student, {"objective": training.objective})]
+    keys = [k for k in SWEEP_KEYS if k in sweep.grid]
+    combos, seen = [], set()
+    for values in itertools.product(*(sweep.grid[k] for k in keys)):
+        combo = _effective(dict(zip(keys, values)), training)
+        key = tuple(sorted((k, repr(v)) for k, v in combo.items()))
+        if key not in seen:
+            seen.add(key)
+            combos.append(combo)
+    if sweep.mode == "random" and sweep.samples < len(combos):
+        picked = sorted(random.Random(sweep.seed).sample(range(len(combos)), sweep.samples))
+        combos = [combos[i] for i in picked]
+    varying = {k for k in keys if len({repr(c[k]) for c in combos}) > 1} or {"objective"}
+    trials = []
+    for combo in combos:
+        trained, shaped = _build(combo, training, student)
+        params = {k: v for k, v in combo.items() if k not in _RELEVANT or trained.objective in _RELEVANT[k]}
+        name = _name({"objective": trained.objective, **params}, varying)
+        trials.append(Trial(name, trained, shaped, params, f"{TRAIN_STEP}_{name}"))
+    return trials
+
+
+def with_trial_step_settings(steps: dict, trial_ids: list[str]) -> dict:
+    """A run config's `steps:` with the `train_student` entry applied to every trial's training step.
+
+    Users configure the training pool once, under `train_student`; a sweep's steps have per-trial ids, and
+    ZenML matches step configuration by id. An entry written for a specific trial id wins.
+    """
+    steps = dict(steps or {})
+    template = steps.pop(TRAIN_STEP, None) if trial_ids != [TRAIN_STEP] else steps.get(TRAIN_STEP)
+    if template is not None:
+        for step_id in trial_ids:
+            steps.setdefault(step_id, template)
+    return steps
+
+
+def pick_best(results: list[dict], metric: str) -> int:
+    """Index of the best trial by `metric` (ties: the earlier trial); trials without the metric never win."""
+    greater = SWEEP_METRICS[metric]
+    scored = [(i, r["metrics"].get(metric)) for i, r in enumerate(results)]
+    scored = [(i, v) for i, v in scored if v is not None and math.isfinite(v)]
+    if not scored:
+        raise ValueError(f"no trial produced metric '{metric}'; trials: {[r['trial'] for r in results]}")
+    return max(scored, key=lambda iv: (iv[1] if greater else -iv[1], -iv[0]))[0]
+
+
+@torch.inference_mode()
+def _teacher_forced(student: HFBackend, outputs: TeacherOutputs) -> dict[str, float]:
+    """Token-weighted KL(teacher top-k || student), top-1 agreement and CE of the teacher's tokens."""
+    totals = {"teacher_forced_kl": 0.0, "top1_agreement": 0.0, "eval_ce": 0.0}
+    tokens = 0
+    for r in outputs.frame.itertuples():
+        n = len(r.response_ids)
+        if n == 0:
+            continue
+        ids = torch.tensor([list(r.prompt_ids) + list(r.response_ids)], device=student.device)
+        logits = student.model(input_ids=ids).logits[0, len(r.prompt_ids) - 1 : -1]
+        t_ids = torch.tensor(r.topk_ids, device=student.device)
+        t_lps = torch.tensor(r.topk_logprobs, device=student.device)
+        totals["teacher_forced_kl"] += forward_kl_topk(logits, t_ids, t_lps).item() * n
+        totals["top1_agreement"] += top1_agreement(logits, t_ids).item() * n
+        totals["eval_ce"] += token_cross_entropy(logits, ids[0, len(r.prompt_ids):]).item() * n
+        tokens += n
+    return {k: v / tokens for k, v in totals.items()} if tokens else {}
+
+
+def score_trial(student: HFBackend, outputs: TeacherOutputs, sweep: SweepConfig) -> dict[str, float]:
+    """The trial's held-out metrics (see `SWEEP_METRICS`), on at most `sweep.eval_examples` prompts."""
+    held_out = outputs.split("eval")
+    if held_out.frame.empty:
+        raise ValueError("no held-out (split == 'eval') rows to score trials on; check data.eval_fraction")
+    held_out = TeacherOutputs(held_out.frame.head(sweep.eval_examples), held_out.meta)
+    frame = held_out.frame
+    metrics = _teacher_forced(student, held_out)
+    gens = student.generate(frame["prompt"].tolist(), max_new_tokens=sweep.eval_max_new_tokens, desc="trial scoring")
+    answers = [g.text for g in gens]
+    metrics["rougeL_vs_teacher"] = mean_rouge_l(answers, frame["response_text"].tolist())
+    metrics["rougeL_vs_reference"] = mean_rouge_l(answers, frame["reference"].tolist())
+    return {k: float(v) for k, v in metrics.items() if v is not None}
