@@ -69,25 +69,47 @@ def test_zenml_run_completed_with_every_step(tiny_run):
     assert out.returncode == 0, out.stderr[-3000:]
     status, steps = out.stdout.strip().split(" ", 1)
     assert status == "completed"
-    for step in ("load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student", "evaluate", "register_student"):
+    for step in ("load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student_sft",
+                 "train_student_fkl", "select_best", "evaluate", "register_student"):
         assert step in steps
 
 
-def test_mlflow_holds_a_run_with_evaluation_metrics(tiny_run):
+def _parent_and_trials(project: Path):
     from mlflow.tracking import MlflowClient
 
-    project, _, _ = tiny_run
     client = MlflowClient(_tracking_uri(project))
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
-    with_metrics = [r for r in runs if "rougeL_vs_teacher" in r.data.metrics]
-    assert len(with_metrics) == 1
-    metrics = with_metrics[0].data.metrics
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags and "rougeL_vs_teacher" in r.data.metrics]
+    assert len(parents) == 1
+    trials = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    return client, parents[0], trials
+
+
+def test_mlflow_holds_a_run_with_evaluation_metrics(tiny_run):
+    project, _, _ = tiny_run
+    _, parent, _ = _parent_and_trials(project)
+    metrics = parent.data.metrics
     for name in ("rougeL_vs_reference", "teacher_forced_kl", "top1_agreement", "student_tokens_per_s"):
         assert name in metrics
     assert 0.0 <= metrics["rougeL_vs_teacher"] <= 1.0
     assert metrics["teacher_forced_kl"] >= 0.0
     assert metrics["student_tokens_per_s"] > 0.0
-    assert len(client.get_metric_history(with_metrics[0].info.run_id, "train/loss")) >= 1
+
+
+def test_sweep_trials_are_child_runs_and_the_best_one_is_registered(tiny_run):
+    project, _, _ = tiny_run
+    client, _, trials = _parent_and_trials(project)
+    assert sorted(r.data.tags["fastdistill.trial"] for r in trials) == ["fkl", "sft"]
+    for run in trials:
+        assert run.data.params["training.objective"] == run.data.tags["fastdistill.trial"]
+        assert len(client.get_metric_history(run.info.run_id, "train/loss")) >= 1
+        assert run.data.metrics["teacher_forced_kl"] > 0.0
+    # configs/tiny.yaml picks by teacher_forced_kl, lower is better
+    best = min(trials, key=lambda r: r.data.metrics["teacher_forced_kl"])
+    champion = client.get_model_version_by_alias("fastdistill-student", "champion")
+    assert champion.tags["objective"] == best.data.tags["fastdistill.trial"]
+    kd_trial = next(r for r in trials if r.data.tags["fastdistill.trial"] == "fkl")
+    assert len(client.get_metric_history(kd_trial.info.run_id, "train/kd_loss")) >= 1
 
 
 def test_registry_has_challenger_and_champion_and_model_generates(tiny_run):
@@ -100,7 +122,7 @@ def test_registry_has_challenger_and_champion_and_model_generates(tiny_run):
     champion = client.get_model_version_by_alias("fastdistill-student", "champion")
     assert str(challenger.version) == str(champion.version) == "1"
     assert challenger.tags["teacher"] == "tiny:teacher"
-    assert challenger.tags["objective"] == "fkl"
+    assert challenger.tags["objective"] in ("sft", "fkl")
 
     import mlflow
 
