@@ -297,8 +297,7 @@ def train_student(
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         seconds = time.perf_counter() - started
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
+        trainer.save_model(str(out_dir))  # model and tokenizer, from the main process only when distributed
     if checkpoints is not None:
         checkpoints.clear()
     resumed = int(resume.name.split("-")[-1]) if resume else 0

@@ -10,7 +10,7 @@ from zenml.client import Client
 from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import MLFlowExperimentTrackerSettings
 from zenml.io import fileio
 
-from fastdistill import sweep, training
+from fastdistill import distributed, sweep, training
 from fastdistill.artifacts import ModelDirectory
 from fastdistill.checkpoints import CheckpointMirror
 from fastdistill.config import StudentConfig, SweepConfig, TeacherConfig, TrainingConfig
@@ -45,8 +45,12 @@ def train_student(
     init_dir, tokenizer, init_info = training.prepare_student(teacher_config, student_config, work / "init")
     teacher_dir = None if training_config.is_offline else resolve_model(teacher_config.model)
     mirror = _checkpoint_mirror(teacher_outputs, student_config, training_config) if training_config.save_steps else None
-    result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
-                                    teacher_dir=teacher_dir, checkpoints=mirror)
+    if training_config.num_processes > 1:  # the GPU training pool: every process runs the trial under accelerate
+        result = distributed.train_with_accelerate(init_dir, teacher_outputs, training_config, work / "trained",
+                                                   work / "job", teacher_dir)
+    else:
+        result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
+                                        teacher_dir=teacher_dir, checkpoints=mirror)
     metrics = sweep.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
     _log_trial(trial, teacher_config, training_config, init_info, result, metrics)
     info = {**init_info, "trial": trial, "objective": training_config.objective, "teacher": teacher_config.model,

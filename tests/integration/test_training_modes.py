@@ -152,3 +152,17 @@ def test_killed_trial_resumes_from_its_checkpoint_and_ends_where_an_uninterrupte
     a, b = (load_file(tmp_path / d / "model.safetensors") for d in ("plain", "resumed"))
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert mirror.steps() == []  # cleared once the trained model is saved
+
+
+def test_accelerate_launch_path_trains_through_a_job_directory(outputs, student, tmp_path):
+    """The multi-GPU path, run with one CPU process (no GPU here): job written, `accelerate launch` runs the worker."""
+    from fastdistill.distributed import check_gpus, launch_command, train_with_accelerate
+
+    student_dir, _ = student
+    config = TrainingConfig(objective="fkl", epochs=1, batch_size=4, learning_rate=1e-3)
+    result = train_with_accelerate(student_dir, outputs, config, tmp_path / "out", tmp_path / "job", available_gpus=0)
+    assert (tmp_path / "out" / "model.safetensors").exists() and (tmp_path / "out" / "tokenizer.json").exists()
+    assert [row["step"] for row in result.history] == [1, 2] and result.num_examples == 8
+    assert "--multi_gpu" in launch_command(tmp_path, 4) and "--multi_gpu" not in launch_command(tmp_path, 1)
+    with pytest.raises(RuntimeError, match=r"training.num_processes=4 needs 4 GPUs .* sees 0"):
+        check_gpus(4, 0)
