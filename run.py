@@ -61,11 +61,11 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
             tracking_uri: str | None = None, report_dir: Path = ROOT / "reports") -> None:
     """Run the distill pipeline on a config.
 
-    Stages: seeds, synthesis, quality gate, teacher inference, training,
-    evaluation, registry.
+    Stages: seeds, synthesis, quality gate, teacher inference, training
+    (one step per sweep trial), best-trial selection, evaluation, registry.
 
     Sections under `parameters:`: data, synthesis, gate, teacher, student,
-    training, evaluation, registry. Unknown keys, wrong types, a missing seeds
+    training, sweep, evaluation, registry. Unknown keys, wrong types, a missing seeds
     file or an unknown model spec stop the run before any step starts.
     """
     from fastdistill.config import ConfigError, load_run_config
