@@ -27,6 +27,7 @@ from rich.console import Console
 
 ROOT = Path(__file__).resolve().parent
 QUICKSTART = ROOT / "configs" / "quickstart.yaml"
+BORN_AGAIN = ROOT / "configs" / "born_again.yaml"
 console = Console()
 
 
@@ -68,12 +69,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     training, sweep, evaluation, registry. Unknown keys, wrong types, a missing seeds
     file or an unknown model spec stop the run before any step starts.
     """
-    from fastdistill.config import ConfigError, load_run_config
-
-    try:
-        document, params = load_run_config(config_path)
-    except ConfigError as err:
-        _fail(str(err))
+    document, params = _load(config_path)
     if dry_run:
         console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
         console.print(f"[green]{config_path}: valid[/]")
@@ -82,16 +78,199 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     from fastdistill.stack import ensure_local_stack
 
     local = ensure_local_stack(ROOT, tracking_uri)
-    resolved = _write_resolved_config(config_path, document, params, no_cache)
     from pipelines import distill as distill_pipeline
 
-    try:
-        run = distill_pipeline.with_options(config_path=str(resolved))()
-    except Exception as err:  # ZenML already logged the trace; repeat the failing step's own message
-        _fail(f"{config_path}: the run failed: {_failure_details() or f'{type(err).__name__}: {err}'}", code=1)
+    run = _run_pipeline(distill_pipeline, config_path, document, params, no_cache)
     summary = _collect_summary(run, local.tracking_uri)
     report = write_html_report(summary, report_dir / f"{summary.run_name}.html")
     print_summary(summary, report, console)
+
+
+def _load(config_path: Path):
+    from fastdistill.config import ConfigError, load_run_config
+
+    try:
+        return load_run_config(config_path)
+    except ConfigError as err:
+        _fail(str(err))
+
+
+def _run_pipeline(pipeline, config_path: Path, document: dict, params, no_cache: bool, schedule=None):
+    resolved = _write_resolved_config(config_path, document, params, no_cache, _parameter_names(pipeline))
+    options = {"config_path": str(resolved)} | ({"schedule": schedule} if schedule is not None else {})
+    try:
+        return pipeline.with_options(**options)()
+    except Exception as err:  # ZenML already logged the trace; repeat the failing step's own message
+        _fail(f"{config_path}: the run failed: {_failure_details(pipeline.name) or f'{type(err).__name__}: {err}'}", code=1)
+
+
+def _parameter_names(pipeline) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(pipeline.entrypoint).parameters)
+
+
+@cli.command("born-again")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=BORN_AGAIN, show_default=True,
+              help="Run YAML with a `born_again:` section (chain_id, generations, metric, min_improvement).")
+@click.option("--generations", type=click.IntRange(min=1), default=None,
+              help="Run at most this many generations now (default: until the chain's limit or stop rule).")
+@click.option("--no-cache", is_flag=True, help="Re-run every step instead of reusing cached outputs.")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
+def born_again_command(config_path: Path, generations: int | None, no_cache: bool, tracking_uri: str | None) -> None:
+    """Run a Born-Again chain's generations one after another.
+
+    Generation k learns from the chain's champion (generation 1: the
+    configured teacher), trains a fresh student, and is registered in
+    `<registry.model_name>-<chain_id>` with lineage tags. The chain's state is
+    the registry: after a crash the same command continues with the first
+    generation that was not registered. It stops at `born_again.generations`
+    or at the first generation that does not beat its teacher.
+    """
+    document, params = _load(config_path)
+    from fastdistill import born_again
+    from fastdistill.stack import ensure_local_stack
+    from pipelines import born_again as born_again_pipeline
+
+    local = ensure_local_stack(ROOT, tracking_uri)
+    chain, name = params.born_again, born_again.chain_model_name(params.registry.model_name, params.born_again)
+    for _ in range(generations or params.born_again.generations):
+        plan = born_again.plan_next(_chain(local.tracking_uri, name, chain), chain, name, params.teacher.model)
+        if isinstance(plan, born_again.Finished):
+            console.print(f"chain [bold]{chain.chain_id}[/]: {plan.reason}")
+            break
+        console.print(f"chain [bold]{chain.chain_id}[/]: generation {plan.generation} learns from {plan.teacher}")
+        _run_pipeline(born_again_pipeline, config_path, document, params, no_cache)
+    _print_chain(_chain(local.tracking_uri, name, chain), chain, name)
+
+
+def _chain(tracking_uri: str, name: str, chain):
+    from mlflow.tracking import MlflowClient
+
+    from fastdistill import born_again
+
+    return born_again.read_chain(MlflowClient(tracking_uri), name, chain)
+
+
+def _print_chain(generations, chain, name: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Born-Again chain {chain.chain_id} ({name}), metric {chain.metric}")
+    for column in ("generation", "version", "learned from", chain.metric, "improved", "aliases"):
+        table.add_column(column)
+    for g in generations:
+        score = "-" if g.score is None else f"{g.score:.4f}"
+        table.add_row(str(g.generation), g.version, g.teacher, score, "yes" if g.improved else "no", ", ".join(g.aliases))
+    console.print(table)
+
+
+@cli.group()
+def chain() -> None:
+    """Inspect Born-Again chains (their state is the MLflow registry)."""
+
+
+@chain.command("show")
+@click.argument("chain_id")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=BORN_AGAIN, show_default=True,
+              help="The chain's run YAML (gives the registry model name and the metric).")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
+def chain_show(chain_id: str, config_path: Path, tracking_uri: str | None) -> None:
+    """Generations of CHAIN_ID: version, what each learned from, its metric, whether it improved."""
+    _, params = _load(config_path)
+    from fastdistill import born_again
+    from fastdistill.stack import ensure_local_stack
+
+    local = ensure_local_stack(ROOT, tracking_uri)
+    chain_config = params.born_again.model_copy(update={"chain_id": chain_id})
+    name = born_again.chain_model_name(params.registry.model_name, chain_config)
+    generations = _chain(local.tracking_uri, name, chain_config)
+    if not generations:
+        _fail(f"chain '{chain_id}' has no registered generation in {name} at {local.tracking_uri}")
+    _print_chain(generations, chain_config, name)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=BORN_AGAIN, show_default=True,
+              help="The run YAML to schedule (a Born-Again chain: each run is its next generation).")
+@click.option("--cron", default=None, help='Cron expression, e.g. "0 3 * * 0" (Sundays 03:00).')
+@click.option("--name", default=None, help="Schedule name (default: fastdistill-<chain_id>).")
+@click.pass_context
+def schedule(ctx: click.Context, config_path: Path, cron: str | None, name: str | None) -> None:
+    """Schedule a Born-Again chain on a schedulable stack, or list/pause/delete schedules.
+
+    \b
+    run.py schedule --config configs/born_again.yaml --cron "0 3 * * 0"
+    run.py schedule list | pause NAME | resume NAME | delete NAME
+
+    On Kubernetes each run becomes a CronJob execution; set
+    `settings: orchestrator.kubernetes: concurrency_policy: Forbid` so two
+    generations never overlap. The local stack cannot schedule: use
+    `run.py born-again --generations N` there.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if not cron:
+        _fail("schedule needs --cron (or one of: list, pause, resume, delete); see run.py schedule --help")
+    document, params = _load(config_path)
+    from zenml.client import Client
+    from zenml.config.schedule import Schedule
+
+    from pipelines import born_again as born_again_pipeline
+
+    orchestrator = Client().active_stack.orchestrator
+    if not orchestrator.config.is_schedulable:
+        _fail(f"the active stack's orchestrator '{orchestrator.name}' ({orchestrator.flavor}) cannot run schedules; "
+              f"run the chain now with `python run.py born-again --config {config_path} --generations N`, "
+              "or activate a Kubernetes stack (python run.py stack k8s ...)")
+    name = name or f"fastdistill-{params.born_again.chain_id}"
+    _run_pipeline(born_again_pipeline, config_path, document, params, False, Schedule(name=name, cron_expression=cron))
+    console.print(f"scheduled [bold]{name}[/] ({cron}) on {orchestrator.name}")
+
+
+@schedule.command("list")
+def schedule_list() -> None:
+    """Schedules known to ZenML, with their cron expression and whether they are active."""
+    from zenml.client import Client
+
+    for s in Client().list_schedules(size=100):
+        console.print(f"{s.name}\t{s.cron_expression}\t{'active' if s.active else 'paused'}")
+
+
+def _set_schedule(name: str, active: bool) -> None:
+    from zenml.client import Client
+
+    try:
+        Client().update_schedule(name, active=active)
+    except KeyError:
+        _fail(f"no schedule named '{name}' (see run.py schedule list)")
+    console.print(f"schedule {name} {'resumed' if active else 'paused'}")
+
+
+@schedule.command("pause")
+@click.argument("name")
+def schedule_pause(name: str) -> None:
+    """Stop NAME from starting new runs (it is kept)."""
+    _set_schedule(name, False)
+
+
+@schedule.command("resume")
+@click.argument("name")
+def schedule_resume(name: str) -> None:
+    """Let a paused schedule NAME start runs again."""
+    _set_schedule(name, True)
+
+
+@schedule.command("delete")
+@click.argument("name")
+def schedule_delete(name: str) -> None:
+    """Delete schedule NAME (on Kubernetes this removes its CronJob)."""
+    from zenml.client import Client
+
+    try:
+        Client().delete_schedule(name)
+    except KeyError:
+        _fail(f"no schedule named '{name}' (see run.py schedule list)")
+    console.print(f"schedule {name} deleted")
 
 
 @cli.command()
@@ -108,11 +287,15 @@ def stack(tracking_uri: str | None) -> None:
                   f"registry {info.registry_name}, MLflow at {info.tracking_uri}")
 
 
-def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool) -> Path:
-    """The YAML ZenML runs: the user's file with `parameters:` replaced by the validated, filled-in values."""
+def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool, accepted: set[str]) -> Path:
+    """The YAML ZenML runs: the user's file with `parameters:` replaced by the validated, filled-in values.
+
+    Only the sections the pipeline takes are passed (`distill` has no `born_again:`).
+    """
     from fastdistill.sweep import expand_trials, with_trial_step_settings
 
-    resolved = {**document, "parameters": params.model_dump(mode="json")}
+    values = params.model_dump(mode="json")
+    resolved = {**document, "parameters": {k: v for k, v in values.items() if k in accepted}}
     trial_ids = [t.step_id for t in expand_trials(params.sweep, params.training, params.student)]
     if document.get("steps"):
         resolved["steps"] = with_trial_step_settings(document["steps"], trial_ids)
@@ -125,12 +308,12 @@ def _write_resolved_config(config_path: Path, document: dict, params, no_cache: 
     return out
 
 
-def _failure_details() -> str:
-    """The failed steps of the latest `distill` run, each with its exception message."""
+def _failure_details(pipeline_name: str = "distill") -> str:
+    """The failed steps of the pipeline's latest run, each with its exception message."""
     from zenml.client import Client
 
     try:
-        run = Client().get_pipeline("distill").last_run
+        run = Client().get_pipeline(pipeline_name).last_run
     except Exception:  # no run was even created: the caller's message is all there is
         return ""
     failed = [s for s in run.steps.values() if s.status.value == "failed"]

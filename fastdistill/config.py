@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fastdistill.born_again import BornAgainConfig
 from fastdistill.models import ModelSpecError, validate_spec
 from fastdistill.quality import GateConfig
 
@@ -219,6 +220,7 @@ class RunConfig(_Section):
     sweep: SweepConfig = SweepConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
+    born_again: BornAgainConfig = BornAgainConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from fastdistill.models import teacher_runs_dir
 from fastdistill.topk import TeacherOutputs
 
 
-@step
+@step(experiment_tracker=True)  # a registry teacher (models:/NAME/VERSION) is fetched from MLflow
 def teacher_inference(gated_prompts: pd.DataFrame, teacher_config: TeacherConfig) -> Annotated[TeacherOutputs, "teacher_outputs"]:
     """Label every gated prompt with the teacher, keeping top-k logprobs per response token."""
     backend = teacher.backend_for(teacher_config)

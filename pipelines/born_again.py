@@ -1,0 +1,47 @@
+from zenml import pipeline
+
+from fastdistill.born_again import BornAgainConfig
+from fastdistill.config import (
+    DataConfig,
+    EvaluationConfig,
+    RegistryConfig,
+    StudentConfig,
+    SweepConfig,
+    SynthesisConfig,
+    TeacherConfig,
+    TrainingConfig,
+)
+from fastdistill.quality import GateConfig
+from steps import evaluate, load_seeds, quality_gate, synthesize, teacher_inference, train_student
+from steps.born_again import plan_generation, register_generation
+
+
+@pipeline
+def born_again(
+    data: DataConfig,
+    synthesis: SynthesisConfig,
+    gate: GateConfig,
+    teacher: TeacherConfig,
+    student: StudentConfig,
+    training: TrainingConfig,
+    sweep: SweepConfig,
+    evaluation: EvaluationConfig,
+    registry: RegistryConfig,
+    born_again: BornAgainConfig,
+) -> None:
+    """One Born-Again generation: learn from the chain's champion, register with lineage, promote if better.
+
+    The prompt set and the student's initialisation come from the original teacher (`teacher`), so every
+    generation starts fresh and only its teacher changes; the original teacher's outputs are computed once
+    per chain (ZenML's cache) and every generation is also scored against them.
+    """
+    generation_teacher, plan = plan_generation(teacher, registry, born_again)
+    seeds = load_seeds(data)
+    candidates, synthesis_rejects = synthesize(seeds, synthesis, teacher)
+    gated, _quarantine, _report = quality_gate(candidates, synthesis_rejects, gate)
+    outputs = teacher_inference(gated, generation_teacher, id="teacher_inference")
+    original_outputs = teacher_inference(gated, teacher, id="original_teacher_inference")
+    model, _result = train_student(outputs, teacher, student, training, sweep, "generation", id="train_student")
+    metrics, _samples = evaluate(model, outputs, evaluation, generation_teacher, id="evaluate")
+    original_metrics, _ = evaluate(model, original_outputs, evaluation, teacher, id="evaluate_vs_original_teacher")
+    register_generation(model, metrics, original_metrics, plan, registry, born_again, data, training)

@@ -1,0 +1,61 @@
+from typing import Annotated
+
+import mlflow
+from mlflow.tracking import MlflowClient
+from zenml import get_step_context, log_metadata, step
+
+from fastdistill import born_again, registry
+from fastdistill.artifacts import ModelDirectory
+from fastdistill.config import DataConfig, RegistryConfig, TeacherConfig, TrainingConfig, fingerprint
+
+
+@step(experiment_tracker=True)
+def plan_generation(
+    teacher_config: TeacherConfig, registry_config: RegistryConfig, chain_config: born_again.BornAgainConfig
+) -> tuple[Annotated[TeacherConfig, "generation_teacher"], Annotated[dict, "generation_plan"]]:
+    """Read the chain from the registry: which generation this run is and which model it learns from.
+
+    Planned at run time, not when the pipeline is compiled, so a schedule's every run is the next generation.
+    """
+    name = born_again.chain_model_name(registry_config.model_name, chain_config)
+    plan = born_again.plan_next(born_again.read_chain(MlflowClient(), name, chain_config), chain_config, name,
+                                teacher_config.model)
+    if isinstance(plan, born_again.Finished):
+        raise RuntimeError(f"chain '{chain_config.chain_id}' is finished: {plan.reason}; "
+                           "pause or delete its schedule (run.py schedule pause|delete)")
+    mlflow.set_tags({f"chain.{k}": v for k, v in plan.lineage(chain_config).items()})
+    log_metadata({"generation": plan.generation, "teacher": plan.teacher, "teacher_version": plan.teacher_version})
+    generation_plan = {**plan.lineage(chain_config), "teacher_score": plan.teacher_score}
+    return teacher_config.model_copy(update={"model": plan.teacher}), generation_plan
+
+
+@step(experiment_tracker=True)
+def register_generation(
+    student_model: ModelDirectory,
+    eval_metrics: dict,
+    original_metrics: dict,
+    generation_plan: dict,
+    registry_config: RegistryConfig,
+    chain_config: born_again.BornAgainConfig,
+    data_config: DataConfig,
+    training_config: TrainingConfig,
+) -> Annotated[dict, "registration"]:
+    """Register the generation with its lineage; it becomes the chain's champion if it beat its teacher."""
+    plan = born_again.Plan(int(generation_plan["generation"]), generation_plan["teacher"], generation_plan["teacher_version"],
+                           generation_plan["parent_run_id"], generation_plan["teacher_score"])
+    improved, why = born_again.improvement(eval_metrics, plan, chain_config)
+    metrics = {**eval_metrics, **{f"original_teacher.{k}": v for k, v in original_metrics.items()}}
+    run = get_step_context().pipeline_run
+    tags = {**plan.lineage(chain_config), "objective": training_config.objective, "data_sha256": data_config.seeds_sha256 or "",
+            "zenml_run_id": str(run.id), "zenml_run_name": run.name, "chain.improved": str(improved).lower(),
+            "chain.reason": why, "config_sha256": fingerprint(data_config, training_config, chain_config)}
+    result = registry.register_student(
+        student_model.path, name=born_again.chain_model_name(registry_config.model_name, chain_config), metrics=metrics,
+        tags=tags, metric=chain_config.metric, greater_is_better=chain_config.greater_is_better,
+        min_delta=chain_config.min_improvement,
+    )
+    summary = {"name": result.name, "version": result.version, "aliases": result.aliases, "promoted": result.promoted,
+               "reason": result.reason, "model_uri": result.model_uri, "generation": plan.generation,
+               "improved": improved, "improvement": why}
+    log_metadata({k: v for k, v in summary.items() if k != "aliases"})
+    return summary
