@@ -127,7 +127,7 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
     generation that was not registered. It stops at `born_again.generations`
     or at the first generation that does not beat its teacher.
     """
-    document, params = _load(config_path)
+    document, params = _load_chain(config_path)
     from fastdistill import born_again
     from fastdistill.stack import ensure_local_stack
     from pipelines import born_again as born_again_pipeline
@@ -142,6 +142,17 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
         console.print(f"chain [bold]{chain.chain_id}[/]: generation {plan.generation} learns from {plan.teacher}")
         _run_pipeline(born_again_pipeline, config_path, document, params, no_cache)
     _print_chain(_chain(local.tracking_uri, name, chain), chain, name)
+
+
+def _load_chain(config_path: Path):
+    from fastdistill.born_again import check_run_document
+
+    document, params = _load(config_path)
+    try:
+        check_run_document(document, str(config_path))
+    except ValueError as err:
+        _fail(str(err))
+    return document, params
 
 
 def _chain(tracking_uri: str, name: str, chain):
@@ -211,7 +222,7 @@ def schedule(ctx: click.Context, config_path: Path, cron: str | None, name: str 
         return
     if not cron:
         _fail("schedule needs --cron (or one of: list, pause, resume, delete); see run.py schedule --help")
-    document, params = _load(config_path)
+    document, params = _load_chain(config_path)
     from zenml.client import Client
     from zenml.config.schedule import Schedule
 

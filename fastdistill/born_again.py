@@ -125,3 +125,10 @@ def improvement(metrics: dict[str, float], plan: Plan, chain: BornAgainConfig) -
     improved = margin > chain.min_improvement
     return improved, (f"{chain.metric} {score:.4f} vs its teacher's {teacher_score:.4f}: "
                       f"{'improved' if improved else 'no improvement'} (margin {margin:+.4f}, required > {chain.min_improvement})")
+
+
+def check_run_document(document: dict, source: str) -> None:
+    """A chain's run YAML must let the plan and registration steps run every time."""
+    if document.get("enable_cache") is True:
+        raise ValueError(f"{source}: enable_cache: true would replay a previous generation's plan and registration "
+                         "from ZenML's cache; remove it (every other step is cached by default)")

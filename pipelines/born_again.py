@@ -13,7 +13,7 @@ from fastdistill.config import (
 )
 from fastdistill.quality import GateConfig
 from steps import evaluate, load_seeds, quality_gate, synthesize, teacher_inference, train_student
-from steps.born_again import plan_generation, register_generation
+from steps.born_again import plan_generation, register_generation, score_against_original
 
 
 @pipeline
@@ -43,5 +43,5 @@ def born_again(
     original_outputs = teacher_inference(gated, teacher, id="original_teacher_inference")
     model, _result = train_student(outputs, teacher, student, training, sweep, "generation", id="train_student")
     metrics, _samples = evaluate(model, outputs, evaluation, generation_teacher, id="evaluate")
-    original_metrics, _ = evaluate(model, original_outputs, evaluation, teacher, id="evaluate_vs_original_teacher")
+    original_metrics = score_against_original(model, original_outputs, sweep)
     register_generation(model, metrics, original_metrics, plan, registry, born_again, data, training)

@@ -4,12 +4,14 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from zenml import get_step_context, log_metadata, step
 
-from fastdistill import born_again, registry
+from fastdistill import born_again, registry, sweep
 from fastdistill.artifacts import ModelDirectory
-from fastdistill.config import DataConfig, RegistryConfig, TeacherConfig, TrainingConfig, fingerprint
+from fastdistill.config import DataConfig, RegistryConfig, SweepConfig, TeacherConfig, TrainingConfig, fingerprint
+from fastdistill.teacher import HFBackend
+from fastdistill.topk import TeacherOutputs
 
 
-@step(experiment_tracker=True)
+@step(experiment_tracker=True, enable_cache=False)  # the registry changes between runs with identical inputs
 def plan_generation(
     teacher_config: TeacherConfig, registry_config: RegistryConfig, chain_config: born_again.BornAgainConfig
 ) -> tuple[Annotated[TeacherConfig, "generation_teacher"], Annotated[dict, "generation_plan"]]:
@@ -30,6 +32,17 @@ def plan_generation(
 
 
 @step(experiment_tracker=True)
+def score_against_original(
+    student_model: ModelDirectory, original_outputs: TeacherOutputs, sweep_config: SweepConfig
+) -> Annotated[dict, "original_teacher_metrics"]:
+    """Held-out fidelity to the chain's original teacher (KL, top-1 agreement, ROUGE-L vs its answers)."""
+    metrics = sweep.score_trial(HFBackend(student_model.path), original_outputs, sweep_config)
+    mlflow.log_metrics({f"original_teacher.{k}": v for k, v in metrics.items()})
+    log_metadata(metrics)
+    return metrics
+
+
+@step(experiment_tracker=True, enable_cache=False)  # a cached registration would register nothing
 def register_generation(
     student_model: ModelDirectory,
     eval_metrics: dict,
