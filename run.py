@@ -181,14 +181,20 @@ def _print_placement(document: dict, params) -> None:
     orchestrator = k8s.dry_run_orchestrator()
     snapshot = k8s.compile_for_kubernetes(distill_pipeline, document, _sections(params), orchestrator)
     manifests = k8s.job_manifests(snapshot, orchestrator)
+    rows = k8s.placement(manifests)
+    images = sorted({row.image for row in rows})
     table = Table(title="Kubernetes placement (dry run: the step Jobs the orchestrator would submit)")
-    for column in ("step", "pool", "GPUs", "CPU", "memory", "tolerations", "image"):
-        table.add_column(column)
-    for row in k8s.placement(manifests):
+    for column in ("step", "pool", "GPUs", "CPU", "memory", "tolerations") + (("image",) if len(images) > 1 else ()):
+        table.add_column(column, overflow="fold")
+    for row in rows:
         k8s.validate_job(manifests[row.step], row.step)
-        table.add_row(row.step, row.pool, str(row.gpus), row.cpu, row.memory, ", ".join(row.tolerations) or "-",
-                      row.image)
+        cells = [row.step, row.pool, str(row.gpus), row.cpu, row.memory, ", ".join(row.tolerations) or "-"]
+        table.add_row(*cells, *((row.image,) if len(images) > 1 else ()))
     console.print(table)
+    docker = (document.get("settings") or {}).get("docker") or {}
+    base = docker.get("dockerfile") or docker.get("parent_image") or "ZenML's default image"
+    if len(images) == 1:
+        console.print(f"image (every step): {images[0]}, built on {base}", highlight=False, soft_wrap=True)
 
 
 def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool) -> Path:

@@ -153,16 +153,17 @@ def _is_pattern(key: str) -> bool:
     return any(ch in key for ch in "*?[")
 
 
-def expand_step_patterns(steps: dict, invocation_ids: Iterable[str], source: str = "config") -> dict:
-    """`steps:` with glob keys replaced by the invocation ids they match; an exact key naming no step is an error.
+def expand_step_patterns(steps: dict, invocation_ids: Iterable[str], source: str = "config", strict: bool = True) -> dict:
+    """`steps:` with glob keys replaced by the invocation ids they match; an exact key naming no step is an error
+    (with `strict=False` it is dropped, as ZenML does, for one config shared by several pipelines).
 
     An exact id wins over any pattern; an id matched by two patterns is an
     error, since which one ZenML would apply would depend on file order.
     """
     ids = list(invocation_ids)
     problems = [f"steps.{key}: no step with this id in the pipeline (its steps: {ids})"
-                for key in steps if not _is_pattern(key) and key not in ids]
-    expanded = {key: value for key, value in steps.items() if not _is_pattern(key)}
+                for key in steps if strict and not _is_pattern(key) and key not in ids]
+    expanded = {key: value for key, value in steps.items() if not _is_pattern(key) and key in ids}
     claimed: dict[str, str] = {}
     for pattern in (key for key in steps if _is_pattern(key)):
         for step_id in fnmatch.filter(ids, pattern):
