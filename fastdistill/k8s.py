@@ -284,12 +284,25 @@ def image_name(snapshot, step: str, registry_uri: str | None) -> str:
     return f"{registry_uri or '<container registry>'}/{repository}:{tag}"
 
 
-def job_manifests(snapshot, orchestrator, registry_uri: str | None = None) -> dict[str, Any]:
-    """Each step's Job as the orchestrator's entrypoint builds it (kubernetes_orchestrator_entrypoint.start_step_job).
+ORCHESTRATOR_JOB = "(orchestrator)"
+# The entrypoint's default for step Jobs when `pod_failure_policy` is not set: container failures count as
+# retries, node disruptions (spot) do not. Its onPodConditions lacks `status`, which the kubernetes 25.3
+# client's models require (the API server defaults it to "True"); configs/k8s.yaml sets the policy in full.
+STEP_POD_FAILURE_POLICY = {"rules": [
+    {"action": "Count", "onExitCodes": {"containerName": "main", "operator": "NotIn", "values": [0]}},
+    {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+]}
 
-    Returned as JSON-ready dicts (what the API server receives). Only the
-    run-time values the entrypoint gets from the ZenML server (snapshot id,
-    run labels, the server token) are left out.
+
+def job_manifests(snapshot, orchestrator, registry_uri: str | None = None) -> dict[str, Any]:
+    """The orchestrator's Job and each step's Job, as ZenML's Kubernetes orchestrator builds them.
+
+    The orchestrator Job comes from the orchestrator's own `_prepare_job_manifest`;
+    step Jobs repeat kubernetes_orchestrator_entrypoint.start_step_job's calls
+    of the manifest builders (that code runs inside the orchestrator pod).
+    Returned as JSON-ready dicts (what the API server receives). Only run-time
+    values the pods get from the ZenML server (snapshot and run ids, run
+    labels, the server token) are stand-ins.
     """
     import uuid
 
@@ -301,10 +314,26 @@ def job_manifests(snapshot, orchestrator, registry_uri: str | None = None) -> di
         build_pod_manifest,
         pod_template_manifest_from_pod,
     )
+    from zenml.integrations.kubernetes.orchestrators.kubernetes_orchestrator_entrypoint_configuration import (
+        KubernetesOrchestratorEntrypointConfiguration as OrchestratorEntrypoint,
+    )
+    from zenml.integrations.kubernetes.pod_settings import KubernetesPodSettings
 
     # A compiled snapshot has no id until the server stores it; a fixed one stands in for the arguments.
     snapshot_id = uuid.UUID(int=0)
-    manifests = {}
+    pipeline_name = snapshot.pipeline_configuration.name
+    first_image = image_name(snapshot, next(iter(snapshot.step_configurations)), registry_uri)
+    run_settings = orchestrator.get_settings(snapshot)
+    orchestrator_job = orchestrator._prepare_job_manifest(
+        name=kube_utils.sanitize_label(f"{pipeline_name}-orchestrator"),
+        command=OrchestratorEntrypoint.get_entrypoint_command(),
+        args=OrchestratorEntrypoint.get_entrypoint_arguments(snapshot_id=snapshot_id),
+        image=first_image, environment={}, labels={"pipeline": kube_utils.sanitize_label_value(pipeline_name)},
+        annotations={}, settings=run_settings,
+        pod_settings=run_settings.orchestrator_pod_settings or KubernetesPodSettings(),
+        backoff_limit=run_settings.orchestrator_job_backoff_limit,
+    )
+    manifests = {ORCHESTRATOR_JOB: ApiClient().sanitize_for_serialization(orchestrator_job)}
     for step, step_config in snapshot.step_configurations.items():
         settings = orchestrator.get_settings(step_config)
         pod_settings = kube_utils.apply_default_resource_requests(
@@ -318,11 +347,15 @@ def job_manifests(snapshot, orchestrator, registry_uri: str | None = None) -> di
             labels={"step_name": kube_utils.sanitize_label_value(step)},
             termination_grace_period_seconds=settings.pod_stop_grace_period,
         )
+        retries = step_config.config.retry.max_retries if step_config.config.retry else 0
         job = build_job_manifest(
-            job_name=kube_utils.sanitize_label(f"{step}-{snapshot.pipeline_configuration.name}"),
+            job_name=kube_utils.sanitize_label(f"{step}-{pipeline_name}"),
             pod_template=pod_template_manifest_from_pod(pod),
-            backoff_limit=settings.backoff_limit_margin, ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
-            active_deadline_seconds=settings.active_deadline_seconds, labels={"step_name": step},
+            backoff_limit=retries + settings.backoff_limit_margin,
+            ttl_seconds_after_finished=settings.ttl_seconds_after_finished,
+            active_deadline_seconds=settings.active_deadline_seconds,
+            pod_failure_policy=settings.pod_failure_policy or STEP_POD_FAILURE_POLICY,
+            labels={"step_name": step},
         )
         manifests[step] = ApiClient().sanitize_for_serialization(job)
     return manifests
@@ -331,6 +364,10 @@ def job_manifests(snapshot, orchestrator, registry_uri: str | None = None) -> di
 def validate_job(manifest: dict, step: str = "job") -> Any:
     """Deserialize a Job into the kubernetes client's models, refusing keys the API would not know."""
     from kubernetes.client import ApiClient
+
+    # ZenML patches the client's V1PodFailurePolicyRule on import, whose validation wrongly requires
+    # onPodConditions in every rule (kubernetes-client/python#2056); the orchestrator runs with the patch.
+    import zenml.integrations.kubernetes.kube_utils  # noqa: F401
 
     problems = list(unknown_model_keys(manifest, "V1Job", step))
     if problems:

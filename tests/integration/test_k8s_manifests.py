@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.k8s import GPU_RESOURCE, placement, validate_job
+from fastdistill.k8s import GPU_RESOURCE, ORCHESTRATOR_JOB, placement, validate_job
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "europe-west4-docker.pkg.dev/demo-project/fastdistill"
@@ -135,29 +135,43 @@ def test_stack_k8s_registers_six_components_from_terraform_outputs_once(compiled
     assert any("local store" in w for w in compiled["warnings"])
 
 
-def test_every_distill_step_job_is_a_valid_kubernetes_job(compiled):
+def expected_pool(step: str) -> str:
+    """Where configs/k8s.yaml must put a step: by rule, so new steps (the sweep's trials) are covered too."""
+    if step == "teacher_inference":
+        return "gpu-inference"
+    if step == "train_student" or step.startswith("train_trial_"):
+        return "gpu-train"
+    return "system"
+
+
+def test_every_job_of_distill_is_a_valid_kubernetes_job(compiled):
     jobs = compiled["distill"]
-    assert list(jobs) == ["load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student",
-                          "evaluate", "register_student"]
+    assert list(jobs)[0] == ORCHESTRATOR_JOB
+    assert {"load_seeds", "synthesize", "quality_gate", "teacher_inference", "evaluate"} <= set(jobs)
     for step, job in jobs.items():
         model = validate_job(job, step)
         pod = model.spec.template.spec
         assert pod.containers[0].image == f"{REGISTRY}/fastdistill:distill-orchestrator"
-        assert pod.service_account_name == "fastdistill-runner"
+        assert pod.service_account_name == "fastdistill-runner"  # workload identity, and the Role that starts Jobs
+        if step == ORCHESTRATOR_JOB:
+            assert pod.containers[0].command[-1].endswith("kubernetes_orchestrator_entrypoint")
+            continue
         assert pod.containers[0].args[-2:] == ["--step_name", step]
         assert [e.secret_ref.name for e in pod.containers[0].env_from] == ["fastdistill-hub-token"]
+        rules = model.spec.pod_failure_policy.rules
+        assert [(r.action, r.on_pod_conditions[0].status if r.on_pod_conditions else None) for r in rules] == [
+            ("Count", None), ("Ignore", "True")]
 
 
 def test_gpus_node_selectors_and_tolerations_land_on_the_gpu_steps_and_nowhere_else(compiled):
     rows = {row.step: row for row in placement(compiled["distill"])}
-    assert {s: (r.pool, r.gpus) for s, r in rows.items()} == {
-        "load_seeds": ("system", 0), "synthesize": ("system", 0), "quality_gate": ("system", 0),
-        "teacher_inference": ("gpu-inference", 1), "train_student": ("gpu-train", 1),
-        "evaluate": ("system", 0), "register_student": ("system", 0),
-    }
+    assert rows[ORCHESTRATOR_JOB].pool == "system" and rows[ORCHESTRATOR_JOB].gpus == 0
     for step, row in rows.items():
-        gpu = step in ("teacher_inference", "train_student")
-        assert row.tolerations == (("nvidia.com/gpu:NoSchedule",) if gpu else ())
+        if step == ORCHESTRATOR_JOB:
+            continue
+        gpu = expected_pool(step) != "system"
+        assert (row.pool, row.gpus) == (expected_pool(step), 1 if gpu else 0), step
+        assert row.tolerations == (("nvidia.com/gpu:NoSchedule",) if gpu else ()), step
         spec = compiled["distill"][step]["spec"]["template"]["spec"]
         resources = spec["containers"][0]["resources"]
         assert (GPU_RESOURCE in resources["requests"]) == gpu and (GPU_RESOURCE in resources.get("limits", {})) == gpu
@@ -166,13 +180,16 @@ def test_gpus_node_selectors_and_tolerations_land_on_the_gpu_steps_and_nowhere_e
         assert (mounts.get("/dev/shm") == "dshm") == gpu
         if gpu:
             assert {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "16Gi"}} in spec["volumes"]
+    assert rows["teacher_inference"].gpus == 1 and rows["train_student"].pool == "gpu-train"
 
 
 def test_sweep_trials_with_generated_ids_get_the_training_pool_only_once_expanded(compiled):
     assert compiled["trial_ids"] == ["train_trial_fkl", "train_trial_rkl"]
-    expanded = {row.step: (row.pool, row.gpus) for row in placement(compiled["trials"]["expanded"])}
+    expanded = {row.step: (row.pool, row.gpus) for row in placement(compiled["trials"]["expanded"])
+                if row.step != ORCHESTRATOR_JOB}
     assert expanded == {"train_trial_fkl": ("gpu-train", 1), "train_trial_rkl": ("gpu-train", 1)}
     # ZenML itself drops the `train_trial_*` key (no invocation has that id): the trials would fall back to
     # the pipeline-level CPU placement. This is why run.py expands glob keys before ZenML reads the file.
-    as_written = {row.step: (row.pool, row.gpus) for row in placement(compiled["trials"]["as_written"])}
+    as_written = {row.step: (row.pool, row.gpus) for row in placement(compiled["trials"]["as_written"])
+                  if row.step != ORCHESTRATOR_JOB}
     assert as_written == {"train_trial_fkl": ("system", 0), "train_trial_rkl": ("system", 0)}

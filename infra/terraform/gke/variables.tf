@@ -26,6 +26,12 @@ variable "authorized_networks" {
   type        = list(object({ cidr_block = string, display_name = string }))
 }
 
+variable "rbac_security_group" {
+  description = "Google Groups for RBAC: gke-security-groups@<your domain> (needs Workspace/Cloud Identity); null turns it off."
+  type        = string
+  default     = null
+}
+
 variable "subnet_cidr" {
   description = "Primary range of the nodes' subnet."
   type        = string
