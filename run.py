@@ -161,7 +161,7 @@ def _checked_placement(config_path: Path, document: dict, params) -> dict:
         check_kubernetes_settings(document, str(config_path))
         ids = invocation_ids(distill_pipeline, _sections(params))
         document = {**document, "steps": expand_step_patterns(document.get("steps") or {}, ids, str(config_path))}
-        check_gpu_sizing(document, params.teacher, str(config_path))
+        check_gpu_sizing(document, params, str(config_path))
     except PlacementError as err:
         raise ConfigError(str(err)) from None
     return document
@@ -169,6 +169,15 @@ def _checked_placement(config_path: Path, document: dict, params) -> dict:
 
 def _sections(params) -> dict:
     return {name: getattr(params, name) for name in type(params).model_fields}
+
+
+def _active_registry_uri() -> str | None:
+    """The active stack's container registry (after `stack k8s`), so the dry run names the real image."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    registries = Client().active_stack_model.components.get(StackComponentType.CONTAINER_REGISTRY) or []
+    return registries[0].configuration.get("uri") if registries else None
 
 
 def _print_placement(document: dict, params) -> None:
@@ -180,7 +189,7 @@ def _print_placement(document: dict, params) -> None:
 
     orchestrator = k8s.dry_run_orchestrator()
     snapshot = k8s.compile_for_kubernetes(distill_pipeline, document, _sections(params), orchestrator)
-    manifests = k8s.job_manifests(snapshot, orchestrator)
+    manifests = k8s.job_manifests(snapshot, orchestrator, _active_registry_uri())
     rows = k8s.placement(manifests)
     images = sorted({row.image for row in rows})
     table = Table(title="Kubernetes placement (dry run: the step Jobs the orchestrator would submit)")

@@ -11,8 +11,9 @@ Three things ZenML's Kubernetes orchestrator does not do for us:
   `train_trial_<name>`) cannot be listed in advance, so FastDistill accepts
   glob keys (`train_trial_*`) and `expand_step_patterns` rewrites them into
   the ids of the compiled pipeline before ZenML reads the file.
-- The GPU count of the teacher's pod must match `teacher.tensor_parallel_size`
-  (vLLM fails at start-up otherwise): `check_gpu_sizing`.
+- The GPU count of every pod that runs the teacher with vLLM must match
+  `teacher.tensor_parallel_size` (vLLM fails at start-up otherwise):
+  `check_gpu_sizing`.
 
 `job_manifests` compiles the pipeline with ZenML's own compiler against an
 in-memory stack holding a Kubernetes orchestrator, and builds every step's
@@ -199,15 +200,29 @@ def gpu_limit(pod_settings: dict) -> int:
     return int(((pod_settings.get("resources") or {}).get("limits") or {}).get(GPU_RESOURCE, 0))
 
 
-def check_gpu_sizing(document: dict, teacher_config, source: str = "config", step: str = "teacher_inference") -> None:
-    """The teacher's pod gets exactly `teacher.tensor_parallel_size` GPUs when vLLM runs it."""
-    if teacher_config.backend != "vllm" or not step_pod_settings(document, step):
+def teacher_steps(params) -> list[str]:
+    """Steps that load the teacher through `teacher.backend_for`: they need its GPUs when the backend is vLLM."""
+    return (["synthesize"] if params.synthesis.enabled else []) + ["teacher_inference"]
+
+
+def check_gpu_sizing(document: dict, params, source: str = "config") -> None:
+    """Each step that runs the teacher with vLLM gets exactly `teacher.tensor_parallel_size` GPUs.
+
+    Fewer and vLLM cannot start (on a CPU node it fails outright); more and
+    the extra GPUs sit idle on an expensive node.
+    """
+    teacher = params.teacher
+    if teacher.backend != "vllm":
         return
-    gpus = gpu_limit(step_pod_settings(document, step))
-    if gpus != teacher_config.tensor_parallel_size:
-        _raise([f"steps.{step}.settings.{SETTINGS_KEY}.pod_settings.resources: {GPU_RESOURCE} = {gpus}, but "
-                f"teacher.tensor_parallel_size = {teacher_config.tensor_parallel_size}; vLLM needs one GPU per shard: "
-                f"set both to the same number"], source)
+    problems = []
+    for step in teacher_steps(params):
+        gpus = gpu_limit(step_pod_settings(document, step))
+        if gpus != teacher.tensor_parallel_size:
+            problems.append(
+                f"steps.{step}.settings.{SETTINGS_KEY}.pod_settings.resources: {GPU_RESOURCE} = {gpus}, but the step "
+                f"runs the teacher with vLLM and teacher.tensor_parallel_size = {teacher.tensor_parallel_size}: give it "
+                f"that many GPUs on a GPU pool, or serve the teacher and use teacher.backend: openai")
+    _raise(problems, source)
 
 
 # ----------------------------------------------------------------------------- manifests

@@ -25,7 +25,7 @@ def test_dry_run_prints_each_steps_pool_and_gpus(tmp_path):
     rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:4]]
             for line in proc.stdout.splitlines() if line.startswith("│")}
     gpu_train = {s for s in rows if s == "train_student" or s.startswith("train_trial_")}
-    expected = {s: ["system", "0"] for s in rows} | {"teacher_inference": ["gpu-inference", "1"]} | {
+    expected = {s: ["system", "0"] for s in rows} | {"synthesize": ["gpu-inference", "1"], "teacher_inference": ["gpu-inference", "1"]} | {
         s: ["gpu-train", "1"] for s in gpu_train}
     assert rows == expected
     assert {"(orchestrator)", "load_seeds", "synthesize", "quality_gate", "teacher_inference", "evaluate"} <= set(rows)

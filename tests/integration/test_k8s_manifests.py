@@ -137,7 +137,7 @@ def test_stack_k8s_registers_six_components_from_terraform_outputs_once(compiled
 
 def expected_pool(step: str) -> str:
     """Where configs/k8s.yaml must put a step: by rule, so new steps (the sweep's trials) are covered too."""
-    if step == "teacher_inference":
+    if step in ("synthesize", "teacher_inference"):  # both run the teacher with vLLM
         return "gpu-inference"
     if step == "train_student" or step.startswith("train_trial_"):
         return "gpu-train"

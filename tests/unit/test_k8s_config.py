@@ -39,9 +39,9 @@ def test_configs_k8s_yaml_passes_every_check(k8s):
     document, params = k8s
     check_kubernetes_settings(document, "configs/k8s.yaml")
     expanded = expand_step_patterns(document["steps"], DISTILL_IDS, "configs/k8s.yaml")
-    check_gpu_sizing(expanded, params.teacher)
+    check_gpu_sizing({**document, "steps": expanded}, params)
     assert params.teacher.backend == "vllm"
-    assert sorted(expanded) == ["teacher_inference", "train_student"]
+    assert sorted(expanded) == ["synthesize", "teacher_inference", "train_student"]
 
 
 @pytest.mark.parametrize("mutate, expected", [
@@ -100,14 +100,30 @@ def test_an_exact_step_key_naming_no_step_and_overlapping_patterns_are_errors():
         expand_step_patterns({"train_trial_*": {}, "train_*": {}}, ["train_trial_a"])
 
 
-def test_teacher_gpus_must_equal_tensor_parallel_size(k8s):
-    document, _ = k8s
-    two_gpus = TeacherConfig(backend="vllm", tensor_parallel_size=2)
+def _with_teacher(params, **teacher):
+    return params.model_copy(update={"teacher": TeacherConfig(**teacher)})
+
+
+def test_every_step_running_the_teacher_with_vllm_gets_tensor_parallel_size_gpus(k8s):
+    document, params = k8s
     with pytest.raises(PlacementError) as err:
-        check_gpu_sizing(document, two_gpus, "configs/k8s.yaml")
-    assert "nvidia.com/gpu = 1, but teacher.tensor_parallel_size = 2" in str(err.value)
-    document = copy.deepcopy(document)
+        check_gpu_sizing(document, _with_teacher(params, backend="vllm", tensor_parallel_size=2), "configs/k8s.yaml")
+    lines = str(err.value).splitlines()
+    assert [line.split(".settings")[0].split()[-1] for line in lines] == ["steps.synthesize", "steps.teacher_inference"]
+    assert "nvidia.com/gpu = 1, but the step runs the teacher with vLLM and teacher.tensor_parallel_size = 2" in lines[0]
+    two = copy.deepcopy(document)  # synthesize and teacher_inference share one YAML anchor: one edit moves both
     for side in ("requests", "limits"):
-        _teacher_pod(document)["resources"][side]["nvidia.com/gpu"] = "2"
-    check_gpu_sizing(document, two_gpus)
-    check_gpu_sizing(k8s[0], TeacherConfig(backend="hf", tensor_parallel_size=2))  # only vLLM shards the model
+        _teacher_pod(two)["resources"][side]["nvidia.com/gpu"] = "2"
+    check_gpu_sizing(two, _with_teacher(params, backend="vllm", tensor_parallel_size=2))
+    check_gpu_sizing(document, _with_teacher(params, backend="hf", tensor_parallel_size=2))  # only vLLM shards
+
+
+def test_synthesis_on_the_cpu_pool_is_refused_with_vllm_and_allowed_when_disabled_or_served(k8s):
+    document, params = k8s
+    on_cpu = copy.deepcopy(document)
+    del on_cpu["steps"]["synthesize"]  # falls back to the pipeline-level CPU placement
+    with pytest.raises(PlacementError, match=r"steps.synthesize.*nvidia.com/gpu = 0.*use teacher.backend: openai"):
+        check_gpu_sizing(on_cpu, params)
+    no_synthesis = params.model_copy(update={"synthesis": params.synthesis.model_copy(update={"enabled": False})})
+    check_gpu_sizing(on_cpu, no_synthesis)
+    check_gpu_sizing(on_cpu, _with_teacher(params, backend="openai", base_url="http://vllm.zenml:8000/v1"))

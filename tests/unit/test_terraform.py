@@ -77,6 +77,20 @@ def test_the_pools_match_the_node_selectors_of_configs_k8s_yaml(resources):
     assert selected == {"system"} | set(_blocks("variable")["gpu_pools"]["default"])
 
 
+def test_every_gpu_request_fits_on_one_node_of_its_pool():
+    # A pod asking for more GPUs than a node of its pool has would stay Pending forever (the autoscaler cannot help).
+    from fastdistill.k8s import gpu_limit
+
+    document = yaml.safe_load((ROOT / "configs" / "k8s.yaml").read_text())
+    pools = _blocks("variable")["gpu_pools"]["default"]
+    requests = {step: (c["settings"]["orchestrator.kubernetes"]["pod_settings"]["node_selectors"]["pool"],
+                       gpu_limit(c["settings"]["orchestrator.kubernetes"]["pod_settings"]))
+                for step, c in document["steps"].items()}
+    assert {pool for pool, gpus in requests.values() if gpus} == set(pools)
+    for step, (pool, gpus) in requests.items():
+        assert gpus <= pools[pool]["gpus_per_node"], f"{step} asks for {gpus} GPUs, {pool} nodes have {pools[pool]['gpus_per_node']}"
+
+
 def test_cluster_is_private_with_workload_identity(resources):
     cluster = resources[("google_container_cluster", "main")]
     assert cluster["private_cluster_config"][0]["enable_private_nodes"] is True
