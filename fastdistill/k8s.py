@@ -4,8 +4,9 @@ Three things ZenML's Kubernetes orchestrator does not do for us:
 
 - It ignores misspelled keys: unknown fields of its settings and of
   `pod_settings` are dropped with a log line, and pod-setting values such as
-  tolerations are only warned about. A misspelled `node_selector` would put a
-  GPU step on any node. `check_kubernetes_settings` turns each into an error.
+  tolerations are only warned about. A misspelled `node_selector` would let a
+  GPU step land on any GPU node. `check_kubernetes_settings` turns each into
+  an error.
 - `steps:` in a run YAML is keyed by invocation id, and ids it does not know
   are dropped with a warning. Steps invoked with generated ids (the sweep's
   `train_trial_<name>`) cannot be listed in advance, so FastDistill accepts
@@ -15,10 +16,11 @@ Three things ZenML's Kubernetes orchestrator does not do for us:
   `teacher.tensor_parallel_size` (vLLM fails at start-up otherwise):
   `check_gpu_sizing`.
 
-`job_manifests` compiles the pipeline with ZenML's own compiler against an
-in-memory stack holding a Kubernetes orchestrator, and builds every step's
-Job with the manifest builders the orchestrator's entrypoint uses, so a dry
-run shows the placement without a cluster.
+`compile_for_kubernetes` compiles the pipeline with ZenML's own compiler
+against an in-memory stack holding a Kubernetes orchestrator; `job_manifests`
+builds the orchestrator's Job with the orchestrator's own method and every
+step's Job with the manifest builders its entrypoint uses, so a dry run shows
+the placement without a cluster.
 """
 
 from __future__ import annotations
