@@ -378,18 +378,40 @@ def job_manifests(snapshot, orchestrator, registry_uri: str | None = None) -> di
     return manifests
 
 
-def validate_job(manifest: dict, step: str = "job") -> Any:
-    """Deserialize a Job into the kubernetes client's models, refusing keys the API would not know."""
+def cron_job_manifest(snapshot, orchestrator, orchestrator_job: dict, cron_expression: str) -> dict:
+    """The CronJob a scheduled run becomes: the orchestrator Job as its template (as submit_pipeline builds it)."""
+    from kubernetes.client import ApiClient
+    from zenml.integrations.kubernetes.manifest_utils import build_cron_job_manifest, job_template_manifest_from_job
+
+    settings = orchestrator.get_settings(snapshot)
+    cron_job = build_cron_job_manifest(
+        cron_expression=cron_expression,
+        job_template=job_template_manifest_from_job(validate_job(orchestrator_job, ORCHESTRATOR_JOB)),
+        successful_jobs_history_limit=settings.successful_jobs_history_limit,
+        failed_jobs_history_limit=settings.failed_jobs_history_limit,
+        concurrency_policy=settings.concurrency_policy,
+        starting_deadline_seconds=settings.starting_deadline_seconds,
+    )
+    return ApiClient().sanitize_for_serialization(cron_job)
+
+
+def validate_manifest(manifest: dict, kind: str, name: str) -> Any:
+    """Deserialize `manifest` into the kubernetes client's model `kind` (V1Job, V1CronJob), refusing unknown keys."""
     from kubernetes.client import ApiClient
 
     # ZenML patches the client's V1PodFailurePolicyRule on import, whose validation wrongly requires
     # onPodConditions in every rule (kubernetes-client/python#2056); the orchestrator runs with the patch.
     import zenml.integrations.kubernetes.kube_utils  # noqa: F401
 
-    problems = list(unknown_model_keys(manifest, "V1Job", step))
+    problems = list(unknown_model_keys(manifest, kind, name))
     if problems:
         raise PlacementError("\n".join(problems))
-    return ApiClient()._ApiClient__deserialize(manifest, "V1Job")  # the client's own (validating) deserializer
+    return ApiClient()._ApiClient__deserialize(manifest, kind)  # the client's own (validating) deserializer
+
+
+def validate_job(manifest: dict, step: str = "job") -> Any:
+    """A Job as the kubernetes client's V1Job model; unknown keys and missing required fields are errors."""
+    return validate_manifest(manifest, "V1Job", step)
 
 
 def placement(manifests: dict[str, dict]) -> list[StepPlacement]:

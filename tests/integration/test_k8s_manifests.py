@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.k8s import GPU_RESOURCE, ORCHESTRATOR_JOB, placement, validate_job
+from fastdistill.k8s import GPU_RESOURCE, ORCHESTRATOR_JOB, placement, validate_job, validate_manifest
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "europe-west4-docker.pkg.dev/demo-project/fastdistill"
@@ -66,6 +66,7 @@ sections = {name: getattr(params, name) for name in type(params).model_fields}
 document["steps"] = k8s.expand_step_patterns(document["steps"], k8s.invocation_ids(distill, sections))
 snapshot = k8s.compile_for_kubernetes(distill, document, sections, orchestrator)
 distill_jobs = k8s.job_manifests(snapshot, orchestrator, registry_uri)
+cron_job = k8s.cron_job_manifest(snapshot, orchestrator, distill_jobs[k8s.ORCHESTRATOR_JOB], "0 3 * * 1")
 
 
 # How ZenML 0.98 treats steps invoked with generated ids (the sweep's trials):
@@ -94,7 +95,7 @@ for label, steps in (("expanded", k8s.expand_step_patterns(raw["steps"], ids, st
 out_path.write_text(json.dumps({
     "first": first.components, "second": second.components, "stack": first.stack_name, "warnings": first.warnings,
     "active": client.active_stack_model.name, "components": components, "counts": counts, "secret": secret,
-    "distill": distill_jobs, "trials": trial_jobs, "trial_ids": ids,
+    "distill": distill_jobs, "cron_job": cron_job, "trials": trial_jobs, "trial_ids": ids,
 }))
 """
 
@@ -193,3 +194,13 @@ def test_sweep_trials_with_generated_ids_get_the_training_pool_only_once_expande
     as_written = {row.step: (row.pool, row.gpus) for row in placement(compiled["trials"]["as_written"])
                   if row.step != ORCHESTRATOR_JOB}
     assert as_written == {"train_trial_fkl": ("system", 0), "train_trial_rkl": ("system", 0)}
+
+
+def test_a_scheduled_run_becomes_a_valid_cronjob_that_never_overlaps(compiled):
+    cron = validate_manifest(compiled["cron_job"], "V1CronJob", "cron")
+    assert cron.kind == "CronJob" and cron.spec.schedule == "0 3 * * 1"
+    assert cron.spec.concurrency_policy == "Forbid"  # a Born-Again generation still running is not doubled
+    assert (cron.spec.successful_jobs_history_limit, cron.spec.failed_jobs_history_limit) == (3, 3)
+    pod = cron.spec.job_template.spec.template.spec
+    assert pod.node_selector == {"pool": "system"} and pod.service_account_name == "fastdistill-runner"
+    assert pod.containers[0].command[-1].endswith("kubernetes_orchestrator_entrypoint")
