@@ -106,7 +106,6 @@ resource "google_sql_user" "mlflow" {
 
 # Where `run.py stack k8s` users read the password from (docs/kubernetes.md); never a Terraform output.
 resource "google_secret_manager_secret" "mlflow_password" {
-  #checkov:skip=CKV_GCP_128:Google-managed encryption; a customer-managed key adds a KMS dependency this small secret does not need
   secret_id = "${var.name}-mlflow-password"
   labels    = var.labels
   replication {
