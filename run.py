@@ -79,7 +79,10 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     if dry_run:
         console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
         if _uses_kubernetes(document):
-            _print_placement(document, params)
+            try:
+                _print_placement(document, params)
+            except ValueError as err:  # PlacementError or the kubernetes models refusing a manifest
+                _fail(f"{config_path}: the Kubernetes manifests would be invalid: {err}")
         console.print(f"[green]{config_path}: valid[/]")
         return
     from fastdistill.report import print_summary, write_html_report
@@ -132,7 +135,7 @@ def stack_k8s(outputs_path: Path, image_builder: str, no_activate: bool) -> None
 
     try:
         info = register_k8s_stack(outputs_path, image_builder, activate=not no_activate)
-    except StackOutputsError as err:
+    except (StackOutputsError, RuntimeError) as err:  # RuntimeError: a component of that name with another flavor
         _fail(str(err))
     for kind, name in info.components.items():
         console.print(f"  {kind:<20} {name}")
