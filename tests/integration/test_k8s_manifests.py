@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,7 +111,11 @@ def compiled(tmp_path_factory):
     script.write_text(SCRIPT)
     env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp / "zenml"), "ZENML_ANALYTICS_OPT_IN": "false",
            "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_PASSWORD": PASSWORD}
-    proc = subprocess.run([sys.executable, str(script), str(outputs), str(result)], cwd=ROOT, env=env,
+    # Run from a scratch directory holding the configs and seeds: ZenML resolves the script's own pipeline
+    # against the source root, which would be the project's ZenML repository (.zen) when one exists there.
+    for folder in ("configs", "data"):
+        shutil.copytree(ROOT / folder, tmp / folder)
+    proc = subprocess.run([sys.executable, str(script), str(outputs), str(result)], cwd=tmp, env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return json.loads(result.read_text())
