@@ -94,7 +94,19 @@ for label, steps in (("expanded", k8s.expand_step_patterns(raw["steps"], ids, st
     snap = k8s.compile_for_kubernetes(sweep, doc, {}, orchestrator)
     trial_jobs[label] = k8s.job_manifests(snap, orchestrator, registry_uri)
 
+# A scheduled Born-Again chain: the CronJob the orchestrator would create for `run.py schedule`.
+from pipelines import born_again
+
+ban_document, ban_params = load_run_config(Path("configs/born_again_k8s.yaml"))
+k8s.check_kubernetes_settings(ban_document)
+ban_accepted = set(inspect.signature(born_again.entrypoint).parameters)
+ban_sections = {name: getattr(ban_params, name) for name in type(ban_params).model_fields if name in ban_accepted}
+ban_snapshot = k8s.compile_for_kubernetes(born_again, ban_document, ban_sections, orchestrator)
+ban_jobs = k8s.job_manifests(ban_snapshot, orchestrator, registry_uri)
+ban_cron = k8s.cron_job_manifest(ban_snapshot, orchestrator, ban_jobs[k8s.ORCHESTRATOR_JOB], "0 3 * * 0")
+
 out_path.write_text(json.dumps({
+    "born_again_jobs": ban_jobs, "born_again_cron": ban_cron,
     "first": first.components, "second": second.components, "stack": first.stack_name, "warnings": first.warnings,
     "active": client.active_stack_model.name, "components": components, "counts": counts, "secret": secret,
     "distill": distill_jobs, "cron_job": cron_job, "trials": trial_jobs, "trial_ids": ids,
@@ -210,3 +222,17 @@ def test_a_scheduled_run_becomes_a_valid_cronjob_that_never_overlaps(compiled):
     pod = cron.spec.job_template.spec.template.spec
     assert pod.node_selector == {"pool": "system"} and pod.service_account_name == "fastdistill-runner"
     assert pod.containers[0].command[-1].endswith("kubernetes_orchestrator_entrypoint")
+
+
+def test_a_scheduled_born_again_chain_is_a_cronjob_whose_generations_never_overlap(compiled):
+    cron = validate_manifest(compiled["born_again_cron"], "V1CronJob", "born-again cron")
+    assert cron.spec.schedule == "0 3 * * 0" and cron.spec.concurrency_policy == "Forbid"
+    container = cron.spec.job_template.spec.template.spec.containers[0]
+    assert container.image.startswith(REGISTRY) and container.image == compiled["born_again_jobs"]["teacher_inference"][
+        "spec"]["template"]["spec"]["containers"][0]["image"]
+    rows = {row.step: row for row in placement(compiled["born_again_jobs"]) if row.step != ORCHESTRATOR_JOB}
+    for step in ("teacher_inference", "original_teacher_inference"):
+        assert (rows[step].pool, rows[step].gpus) == ("gpu-inference", 1), step
+    assert (rows["train_student"].pool, rows["train_student"].gpus) == ("gpu-train", 1)
+    for step in ("plan_generation", "evaluate", "score_against_original", "register_generation"):
+        assert (rows[step].pool, rows[step].gpus) == ("system", 0), step
