@@ -67,19 +67,12 @@ class TopKCollator:
     top_k: int
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(f["input_ids"]) for f in features)
-        batch = {
-            "input_ids": torch.full((len(features), width), self.pad_id),
-            "attention_mask": torch.zeros((len(features), width), dtype=torch.long),
-            "labels": torch.full((len(features), width), IGNORE),
-            "teacher_topk_ids": torch.zeros((len(features), width, self.top_k), dtype=torch.long),
-            "teacher_topk_logprobs": torch.zeros((len(features), width, self.top_k)),
-        }
+        batch = TaskCollator(self.pad_id)(features)
+        width = batch["input_ids"].shape[1]
+        batch["teacher_topk_ids"] = torch.zeros((len(features), width, self.top_k), dtype=torch.long)
+        batch["teacher_topk_logprobs"] = torch.zeros((len(features), width, self.top_k))
         for row, f in enumerate(features):
             n, resp = len(f["input_ids"]), len(f["teacher_topk_ids"])
-            batch["input_ids"][row, :n] = torch.tensor(f["input_ids"])
-            batch["attention_mask"][row, :n] = 1
-            batch["labels"][row, :n] = torch.tensor(f["labels"])
             batch["teacher_topk_ids"][row, n - resp : n] = torch.tensor(f["teacher_topk_ids"])
             batch["teacher_topk_logprobs"][row, n - resp : n] = torch.tensor(f["teacher_topk_logprobs"])
         return batch
