@@ -79,11 +79,11 @@ def test_lineage_tags_link_each_generation_to_the_champion_it_learned_from(chain
     g1, g2, g3 = _versions(client)
     assert all(v.tags["chain_id"] == "tiny" for v in (g1, g2, g3))
     assert (g1.tags["teacher_version"], g1.tags["teacher"], g1.tags["parent_run_id"]) == ("original", "tiny:teacher", "")
-    assert g2.tags["teacher_version"] == g1.version and g2.tags["teacher"] == f"models:/{MODEL}/{g1.version}"
+    assert g2.tags["teacher_version"] == str(g1.version) and g2.tags["teacher"] == f"models:/{MODEL}/{g1.version}"
     assert g2.tags["parent_run_id"] == g1.tags["zenml_run_id"]
     # generation 3 learned from whichever version was champion after generation 2: g2 if it improved, else g1
     champion_after_2 = g2 if g2.tags["chain.improved"] == "true" else g1
-    assert g3.tags["teacher_version"] == champion_after_2.version
+    assert g3.tags["teacher_version"] == str(champion_after_2.version)
     assert g3.tags["parent_run_id"] == champion_after_2.tags["zenml_run_id"]
     for v in (g1, g2, g3):  # each generation is scored against the original teacher too, and says why it (did not) improve
         assert client.get_run(v.run_id).data.metrics["original_teacher.teacher_forced_kl"] > 0
