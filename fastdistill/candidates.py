@@ -130,7 +130,7 @@ def build_candidates(seeds: pd.DataFrame, backend, config: SynthesisConfig, batc
     candidates, rationale_rejects = add_rationales(backend, candidates, config, batch_size)
     stats = {"self_instruct_requests": config.num_requests, "instructions_parsed": parsed, "unparsed_responses": unparsed,
              "self_instruct_kept": len(si_rows), "evolutions": min(config.evol_prompts, len(parents)),
-             "evol_kept": len(evo_rows), "rationale_rows": int(candidates["needs_rationale"].sum()),
+             "evol_kept": len(evo_rows), "rationale_rows": int(candidates["needs_rationale"].sum()) + len(rationale_rejects),
              "rationale_rejected": len(rationale_rejects)}
     quarantine = _concat([si_rejects, evo_rejects, rationale_rejects])
     result = SynthesisResult(candidates.reset_index(drop=True), quarantine, stats)

@@ -106,13 +106,17 @@ def semantic_duplicates(vectors: np.ndarray, rows: list[int], threshold: float, 
     """
     if not rows:
         return []
+    if bits > 62:
+        raise ValueError(f"bits per band must be at most 62, got {bits}")
     planes = np.random.default_rng(seed).standard_normal((vectors.shape[1], bands * bits)).astype(np.float32)
-    signs = (vectors @ planes > 0).reshape(len(rows), bands, bits)
-    keys = np.packbits(signs, axis=2, bitorder="little").view(np.uint8).reshape(len(rows), bands, -1)
-    buckets: list[dict[bytes, list[int]]] = [defaultdict(list) for _ in range(bands)]
+    signs = (vectors @ planes > 0).reshape(len(rows), bands, bits).astype(np.int64)
+    # One int per (row, band): the band's sign bits as a number, so bucket keys are plain dict keys.
+    keys = (signs << np.arange(bits, dtype=np.int64)).sum(axis=2).tolist()
+    buckets: list[dict[int, list[int]]] = [defaultdict(list) for _ in range(bands)]
     found = []
     for pos in tqdm(range(len(rows)), desc="semantic dedup (SimHash LSH)", disable=not progress):
-        candidates = {c for b in range(bands) for c in buckets[b].get(keys[pos, b].tobytes(), ())[-MAX_BUCKET_CHECKS:]}
+        row_keys = keys[pos]
+        candidates = {c for b in range(bands) for c in buckets[b].get(row_keys[b], ())[-MAX_BUCKET_CHECKS:]}
         best = (0.0, -1)
         if candidates:
             ordered = sorted(candidates)
@@ -123,7 +127,7 @@ def semantic_duplicates(vectors: np.ndarray, rows: list[int], threshold: float, 
             found.append(Duplicate(rows[pos], rows[best[1]], "semantic", round(best[0], 4)))
             continue
         for b in range(bands):
-            buckets[b][keys[pos, b].tobytes()].append(pos)
+            buckets[b][row_keys[b]].append(pos)
     return found
 
 
