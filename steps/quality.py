@@ -2,6 +2,7 @@ import re
 from typing import Annotated
 
 import mlflow
+import mlflow.data
 import pandas as pd
 from zenml import log_metadata, save_artifact, step
 
@@ -17,13 +18,16 @@ def _embedder(gate_config: quality.GateConfig):
     return embed
 
 
-def _log_to_mlflow(report: quality.GateReport, quarantine: PromptDataset) -> None:
+def _log_to_mlflow(report: quality.GateReport, quarantine: PromptDataset, gated: PromptDataset) -> None:
     # MLflow names allow letters, digits, _ - . / and spaces only.
     metrics = {re.sub(r"[^\w\-. /]", "_", k): v for k, v in {**report.counts, **report.reasons}.items()}
     mlflow.log_metrics({f"gate/{k}": float(v) for k, v in metrics.items()} | {"gate/passed": float(report.passed)})
     mlflow.log_dict(report.to_dict(), "quality/gate_report.json")
     mlflow.log_text(report.html(), "quality/gate_report.html")
     mlflow.log_text(quarantine.preview_html(rows=200), "quality/quarantine.html")
+    mlflow.log_dict(gated.summary(), "quality/gated_prompts_summary.json")
+    # MLflow's dataset tracking: the run records which prompts (digest, schema, source) the teacher will label.
+    mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame(gated), name="gated_prompts"), context="teacher_inference")
 
 
 @step(experiment_tracker=True)
@@ -41,7 +45,7 @@ def quality_gate(
     log_metadata({"passed": report.passed, **report.counts, "quarantined": len(quarantine), "gate_rejected": len(rejected),
                   "synthesis_rejected": len(synthesis_rejects), "rejections": report.reasons,
                   "failed_expectations": [r.name for r in report.failed]})
-    _log_to_mlflow(report, quarantine)
+    _log_to_mlflow(report, quarantine, gated)
     if not report.passed:
         # Keep the evidence even though the run stops: rejected rows are never lost.
         save_artifact(quarantine, name="quarantine")
