@@ -146,7 +146,7 @@ def find_duplicates(texts: list[str], settings: DedupSettings,
         alive = [i for i in alive if i not in found]
     if settings.semantic_threshold is not None and alive:
         if embed is None:
-            raise ValueError("semantic_threshold is set but no embedding function was given")
+            raise ValueError("semantic dedup is on (gate.semantic_duplicate_threshold) but no embedding function was given")
         vectors = np.asarray(embed([texts[i] for i in alive]), dtype=np.float32)
         found.update((d.index, d) for d in semantic_duplicates(vectors, alive, settings.semantic_threshold,
                                                                 settings.semantic_bands, settings.semantic_bits,
