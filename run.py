@@ -458,6 +458,9 @@ def _collect_summary(run, tracking_uri: str):
     summary = RunSummary(run.name, str(run.status.value), output("evaluate", "eval_metrics") or {},
                          output("register_student", "registration") or {}, output("evaluate", "eval_samples") or [],
                          tracking_uri=tracking_uri)
+    gate = output("quality_gate", "gate_report")
+    if gate is not None:
+        summary.data_quality = {**gate.counts, **gate.reasons}
     client = MlflowClient(tracking_uri)
     found = client.search_runs(
         [e.experiment_id for e in client.search_experiments()], f"tags.mlflow.runName = '{run.name}'", max_results=1

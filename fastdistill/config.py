@@ -54,18 +54,47 @@ class DataConfig(_Section):
         if self.seeds_sha256 not in (None, digest):
             raise ValueError(f"seeds_sha256: '{self.seeds_sha256}' does not match the file's sha256 {digest}")
         object.__setattr__(self, "seeds_sha256", digest)
+        from fastdistill.data import read_seeds  # data imports this module: a top-level import would be circular
+
+        read_seeds(path)  # bad lines, missing fields, duplicate ids, bad bytes: caught before any step or model
         return self
 
 
+EVOL_OPERATORS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "breadth")
+
+
 class SynthesisConfig(_Section):
-    enabled: bool = Field(True, description="Generate new instructions with the teacher (Self-Instruct).")
-    num_requests: int = Field(8, ge=1, description="Few-shot prompts sent to the teacher.")
-    examples_per_request: int = Field(4, ge=1, le=12, description="Seed tasks shown in each few-shot prompt.")
+    enabled: bool = Field(True, description="Generate new data with the teacher; false: the seeds are the candidates.")
+    num_requests: int = Field(8, ge=0, description="Self-Instruct few-shot prompts sent to the teacher, over all rounds.")
+    rounds: int = Field(2, ge=1, description="Self-Instruct rounds; later rounds also show instructions generated earlier.")
+    examples_per_request: int = Field(4, ge=1, le=12, description="Tasks shown in each few-shot prompt.")
+    machine_examples_per_request: int = Field(
+        1, ge=0, description="Of those, at most this many are earlier generations (the paper: 2 of 8).")
     max_new_tokens: int = Field(160, ge=16, description="Token budget of each generated task list.")
     temperature: float = Field(0.8, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     novelty_threshold: float = Field(0.7, gt=0.0, le=1.0, description="Drop an instruction whose ROUGE-L to the pool is at least this.")
+    evol_prompts: int = Field(8, ge=0, description="Evol-Instruct: train prompts evolved (one operator each, in turn).")
+    evol_operators: list[Literal[EVOL_OPERATORS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(EVOL_OPERATORS), min_length=1,
+        description="In-depth: add_constraints, deepen, concretize, increase_reasoning; in-breadth: breadth.")
+    evol_max_new_tokens: int = Field(96, ge=8)
+    rationale_categories: list[str] = Field(
+        default_factory=list, description="Train rows of these categories get a teacher rationale + answer (Step-by-Step).")
+    rationale_samples: int = Field(1, ge=1, le=16, description="Samples per prompt; above 1 the majority answer wins (self-consistency).")
+    rationale_temperature: float = Field(0.7, ge=0.0, le=2.0, description="Sampling temperature when rationale_samples > 1.")
+    rationale_max_new_tokens: int = Field(128, ge=8)
+    min_agreement: float = Field(0.0, ge=0.0, le=1.0, description="Reject a rationale row whose majority share is below this.")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SynthesisConfig:
+        if self.machine_examples_per_request >= self.examples_per_request:
+            raise ValueError(f"machine_examples_per_request ({self.machine_examples_per_request}) must be below "
+                             f"examples_per_request ({self.examples_per_request}): every request shows at least one seed")
+        if self.rounds > max(self.num_requests, 1):
+            raise ValueError(f"rounds ({self.rounds}) cannot exceed num_requests ({self.num_requests})")
+        return self
 
 
 def _check_spec(value: str) -> str:

@@ -22,6 +22,7 @@ class RunSummary:
     loss_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     tracking_uri: str = ""
     mlflow_run_id: str = ""
+    data_quality: dict[str, int] = field(default_factory=dict)  # gate counts and rejected rows per reason
 
 
 def print_summary(summary: RunSummary, report_path: Path | None, console: Console | None = None) -> None:
@@ -37,6 +38,8 @@ def print_summary(summary: RunSummary, report_path: Path | None, console: Consol
         console.print(f"registered [bold]{reg['name']}[/] version {reg['version']} aliases {reg['aliases']}")
         console.print(f"  {reg['reason']}")
         console.print(f"  load it: mlflow.transformers.load_model('{reg['model_uri']}')")
+    if summary.data_quality:
+        console.print("data: " + ", ".join(f"{k} {v}" for k, v in summary.data_quality.items()), soft_wrap=True)
     console.print("where to look:")
     if summary.tracking_uri:
         console.print(f"  MLflow UI:       mlflow ui --backend-store-uri {summary.tracking_uri}", soft_wrap=True)
@@ -77,6 +80,7 @@ def write_html_report(summary: RunSummary, path: Path) -> Path:
         f"<td>{esc(str(s.get('teacher', '')))}</td><td>{esc(str(s.get('student', '')))}</td></tr>"
         for s in summary.samples[:20]
     )
+    quality_rows = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in summary.data_quality.items())
     plot = _loss_plot(summary.loss_history)
     reg = summary.registration
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>FastDistill {esc(summary.run_name)}</title>
@@ -86,6 +90,7 @@ td,th{{border:1px solid #ccc;padding:4px 8px;vertical-align:top}}</style></head>
 MLflow run {esc(summary.mlflow_run_id)} at {esc(summary.tracking_uri)}.</p>
 <h2>Registry</h2><p>{esc(f"{reg.get('name')} v{reg.get('version')} {reg.get('aliases')}: {reg.get('reason')}") if reg else "not registered"}</p>
 <h2>Evaluation (held-out split)</h2><table><tr><th>metric</th><th>value</th></tr>{metric_rows}</table>
+<h2>Data quality gate</h2><table><tr><th>count</th><th>rows</th></tr>{quality_rows or "<tr><td>not recorded</td><td></td></tr>"}</table>
 <h2>Training</h2>{f'<img src="{plot}" alt="training losses">' if plot else "<p>no training history</p>"}
 <h2>Samples</h2><table><tr><th>prompt</th><th>reference</th><th>teacher</th><th>student</th></tr>{sample_rows}</table>
 </body></html>"""

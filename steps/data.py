@@ -1,17 +1,17 @@
 from typing import Annotated
 
-import pandas as pd
 from zenml import log_metadata, step
 
 from fastdistill import data as seeds_lib
 from fastdistill.config import DataConfig
+from fastdistill.dataset import PromptDataset
 
 
 @step
-def load_seeds(data: DataConfig) -> Annotated[pd.DataFrame, "seeds"]:
+def load_seeds(data: DataConfig) -> Annotated[PromptDataset, "seeds"]:
     """Read the seed tasks and hold out an evaluation split per category."""
     seeds = seeds_lib.load_seeds(data)
     counts = seeds["split"].value_counts().to_dict()
     log_metadata({"rows": len(seeds), "train": counts.get("train", 0), "eval": counts.get("eval", 0),
                   "seeds_sha256": data.seeds_sha256}, infer_artifact=True)
-    return seeds
+    return PromptDataset.of(seeds, "seeds")

@@ -3,31 +3,27 @@ from typing import Annotated
 import pandas as pd
 from zenml import log_metadata, step
 
+from fastdistill import candidates as candidates_lib
 from fastdistill import synthesis, teacher
 from fastdistill.config import SynthesisConfig, TeacherConfig
+from fastdistill.data import with_candidate_defaults
+from fastdistill.dataset import PromptDataset
+from fastdistill.models import resolve_model
 
 
 @step
 def synthesize(
     seeds: pd.DataFrame, synthesis_config: SynthesisConfig, teacher_config: TeacherConfig
-) -> tuple[Annotated[pd.DataFrame, "candidates"], Annotated[pd.DataFrame, "synthesis_rejects"]]:
-    """Self-Instruct: the teacher writes new tasks; seeds plus novel ones become candidates."""
-    if not synthesis_config.enabled:
-        return seeds, synthesis.empty_quarantine()
-    train_prompts = seeds.loc[seeds["split"] == "train", "prompt"].tolist()
-    requests = synthesis.build_requests(train_prompts, synthesis_config)
-    backend = teacher.backend_for(teacher_config)
-    gens = backend.generate(
-        requests,
-        max_new_tokens=synthesis_config.max_new_tokens,
-        batch_size=teacher_config.batch_size,
-        temperature=synthesis_config.temperature,
-        top_p=synthesis_config.top_p,
-        seed=synthesis_config.seed,
-        desc="self-instruct",
-    )
-    new, rejects = synthesis.collect([g.text for g in gens], train_prompts, synthesis_config)
-    candidates = pd.concat([seeds, new], ignore_index=True)
-    log_metadata({"requests": len(requests), "synthesized": len(new), "rejected": len(rejects),
-                  "teacher_tokens_per_s": round(backend.stats.tokens_per_s, 2)})
+) -> tuple[Annotated[PromptDataset, "candidates"], Annotated[PromptDataset, "synthesis_rejects"]]:
+    """Self-Instruct, Evol-Instruct and rationales from the teacher; seeds plus surviving rows become candidates."""
+    if synthesis_config.enabled:
+        backend = teacher.backend_for(teacher_config)
+        result = candidates_lib.build_candidates(seeds, backend, synthesis_config, teacher_config.batch_size)
+        tokenizer, tokens_per_s = backend.tokenizer, round(backend.stats.tokens_per_s, 2)
+    else:
+        result = candidates_lib.SynthesisResult(with_candidate_defaults(seeds), synthesis.empty_quarantine())
+        tokenizer, tokens_per_s = teacher.load_tokenizer(resolve_model(teacher_config.model)), 0.0
+    candidates = PromptDataset.of(candidates_lib.add_token_counts(result.candidates, tokenizer), "candidates")
+    rejects = PromptDataset.of(result.quarantine, "synthesis_rejects")
+    log_metadata({**result.stats, "candidates": len(candidates), "rejected": len(rejects), "teacher_tokens_per_s": tokens_per_s})
     return candidates, rejects

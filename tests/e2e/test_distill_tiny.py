@@ -147,6 +147,8 @@ def test_summary_and_report_are_written(tiny_run):
     assert len(reports) == 1
     page = reports[0].read_text()
     assert "data:image/png;base64," in page and "rougeL_vs_reference" in page
+    assert "Data quality gate" in page and "<td>rows_kept</td>" in page and "<td>rejected/" in page
+    assert "data: rows_in " in first.stdout
 
 
 def test_invalid_config_fails_before_any_step(tiny_run, tmp_path):

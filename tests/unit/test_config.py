@@ -14,7 +14,9 @@ from fastdistill.config import ConfigError, RunConfig, fingerprint, load_run_con
 def seeds(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "seeds.jsonl"
-    path.write_text('{"id": "a", "category": "c", "prompt": "p", "reference": "r"}\n')
+    # Two valid rows: validation reads the seeds file itself (bad lines stop the run before any step).
+    path.write_text('{"id": "a", "category": "c", "prompt": "p", "reference": "r"}\n'
+                    '{"id": "b", "category": "c", "prompt": "q", "reference": "s"}\n')
     return path
 
 

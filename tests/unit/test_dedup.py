@@ -1,0 +1,90 @@
+"""Dedup catches planted near-duplicates and paraphrases: precision and recall on a constructed set.
+
+The semantic stage uses the real packaged all-MiniLM-L6-v2 (loaded from the
+installed wheel, no network)."""
+
+import numpy as np
+import pytest
+
+from fastdistill.dedup import DedupSettings, exact_duplicates, find_duplicates, near_duplicates, semantic_duplicates
+
+BASE = [
+    "What is the boiling point of water at sea level?",
+    "Write a Python function that reverses a string.",
+    "Summarise the plot of Romeo and Juliet in two sentences.",
+    "Classify the sentiment of this review: the food was cold.",
+    "How many legs does a spider have?",
+    "Translate 'good morning' into Spanish.",
+    "Explain why the sky is blue.",
+    "List three uses of baking soda around the house.",
+    "Convert 5 kilometres to miles.",
+    "Name the largest ocean on Earth.",
+    "Give two tips for sleeping better at night.",
+    "What causes the tides in the ocean?",
+]
+# Near duplicates: small edits of a BASE prompt (typos, a word changed, punctuation).
+NEAR = {
+    "What is the boiling point of water at sea-level??": 0,
+    "Write a Python function which reverses a string.": 1,
+    "Summarise the plot of Romeo and Juliet in two short sentences.": 2,
+    "Classify the sentiment of this review: the food was very cold.": 3,
+}
+# Paraphrases: same task, different words (character overlap too low for MinHash).
+PARAPHRASE = {
+    "At sea level, at what temperature does water start to boil?": 0,
+    "How many legs do spiders have?": 4,
+    "How would you say 'good morning' in Spanish?": 5,
+    "Why does the sky appear blue?": 6,
+}
+
+
+def _scores(found: dict, planted: dict, texts: list[str]) -> tuple[float, float]:
+    truth = {texts.index(t) for t in planted}
+    hits = {i for i in found}
+    precision = len(hits & truth) / len(hits) if hits else 1.0
+    return precision, len(hits & truth) / len(truth)
+
+
+def test_exact_stage_uses_normalised_text():
+    found = exact_duplicates(["Name a colour.", "name a colour", "Name a color."])
+    assert [(d.index, d.of, d.kind) for d in found] == [(1, 0, "exact")]
+
+
+def test_minhash_catches_planted_near_duplicates_with_full_precision():
+    texts = BASE + list(NEAR) + list(PARAPHRASE)
+    found = {d.index: d for d in near_duplicates(texts, list(range(len(texts))), threshold=0.7)}
+    precision, recall = _scores(found, NEAR, texts)
+    assert precision == 1.0 and recall == 1.0, found
+    for text, base in NEAR.items():
+        assert found[texts.index(text)].of == base
+
+
+def test_semantic_stage_catches_paraphrases_that_minhash_misses():
+    from fastdistill.embeddings import embed
+
+    texts = BASE + list(PARAPHRASE)
+    found = find_duplicates(texts, DedupSettings(near_threshold=0.7, semantic_threshold=0.8), embed)
+    precision, recall = _scores(found, PARAPHRASE, texts)
+    assert precision == 1.0 and recall >= 0.75, {texts[i]: d for i, d in found.items()}
+    assert all(d.kind == "semantic" for d in found.values())
+    assert all(found[texts.index(t)].of == PARAPHRASE[t] for t in PARAPHRASE if texts.index(t) in found)
+
+
+def test_semantic_lsh_matches_brute_force_on_random_vectors():
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((400, 32)).astype(np.float32)
+    copies = base[:40] + 0.15 * rng.standard_normal((40, 32)).astype(np.float32)
+    vectors = np.concatenate([base, copies])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    found = semantic_duplicates(vectors, list(range(len(vectors))), threshold=0.95)
+    sims = vectors[400:] @ vectors[:400].T
+    truth = {400 + i for i in range(40) if sims[i].max() >= 0.95}
+    assert len(truth) >= 30
+    hits = {d.index for d in found}
+    assert hits <= truth | set(range(400, 440))
+    assert len(hits & truth) / len(truth) >= 0.95
+
+
+def test_semantic_stage_without_an_encoder_is_a_clear_error():
+    with pytest.raises(ValueError, match="no embedding function"):
+        find_duplicates(["a b c", "d e f"], DedupSettings(semantic_threshold=0.9))
