@@ -78,13 +78,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     except ConfigError as err:
         _fail(str(err))
     if dry_run:
-        console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
-        if _uses_kubernetes(document):
-            try:
-                _print_placement(document, params)
-            except ValueError as err:  # PlacementError or the kubernetes models refusing a manifest
-                _fail(f"{config_path}: the Kubernetes manifests would be invalid: {err}")
-        console.print(f"[green]{config_path}: valid[/]")
+        _print_dry_run(config_path, document, params)
         return
     from fastdistill.report import print_summary, write_html_report
     from fastdistill.stack import ensure_local_stack
@@ -96,6 +90,16 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     summary = _collect_summary(run, local.tracking_uri)
     report = write_html_report(summary, report_dir / f"{summary.run_name}.html")
     print_summary(summary, report, console)
+
+
+def _print_dry_run(config_path: Path, document: dict, params, pipeline=None) -> None:
+    console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    if _uses_kubernetes(document):
+        try:
+            _print_placement(document, params, pipeline)
+        except ValueError as err:  # PlacementError or the kubernetes models refusing a manifest
+            _fail(f"{config_path}: the Kubernetes manifests would be invalid: {err}")
+    console.print(f"[green]{config_path}: valid[/]")
 
 
 def _load(config_path: Path):
@@ -128,8 +132,10 @@ def _parameter_names(pipeline) -> set[str]:
 @click.option("--generations", type=click.IntRange(min=1), default=None,
               help="Run at most this many generations now (default: until the chain's limit or stop rule).")
 @click.option("--no-cache", is_flag=True, help="Re-run every step instead of reusing cached outputs.")
+@click.option("--dry-run", is_flag=True, help="Validate the config (and print the Kubernetes placement), then exit.")
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
-def born_again_command(config_path: Path, generations: int | None, no_cache: bool, tracking_uri: str | None) -> None:
+def born_again_command(config_path: Path, generations: int | None, no_cache: bool, dry_run: bool,
+                       tracking_uri: str | None) -> None:
     """Run a Born-Again chain's generations one after another.
 
     Generation k learns from the chain's champion (generation 1: the
@@ -139,10 +145,14 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
     generation that was not registered. It stops at `born_again.generations`
     or at the first generation that does not beat its teacher.
     """
-    document, params = _load_chain(config_path)
+    from pipelines import born_again as born_again_pipeline
+
+    document, params = _load_chain(config_path, born_again_pipeline)
+    if dry_run:
+        _print_dry_run(config_path, document, params, born_again_pipeline)
+        return
     from fastdistill import born_again
     from fastdistill.stack import ensure_local_stack
-    from pipelines import born_again as born_again_pipeline
 
     local = ensure_local_stack(ROOT, tracking_uri)
     chain, name = params.born_again, born_again.chain_model_name(params.registry.model_name, params.born_again)
@@ -156,13 +166,16 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
     _print_chain(_chain(local.tracking_uri, name, chain), chain, name)
 
 
-def _load_chain(config_path: Path):
+def _load_chain(config_path: Path, pipeline):
+    """A chain's config, validated like distill's, its Kubernetes placement checked against the born_again pipeline."""
     from fastdistill.born_again import check_run_document
+    from fastdistill.config import ConfigError
 
     document, params = _load(config_path)
     try:
         check_run_document(document, str(config_path))
-    except ValueError as err:
+        document = _checked_placement(config_path, document, params, pipeline)
+    except (ValueError, ConfigError) as err:
         _fail(str(err))
     return document, params
 
@@ -234,12 +247,12 @@ def schedule(ctx: click.Context, config_path: Path, cron: str | None, name: str 
         return
     if not cron:
         _fail("schedule needs --cron (or one of: list, pause, resume, delete); see run.py schedule --help")
-    document, params = _load_chain(config_path)
     from zenml.client import Client
     from zenml.config.schedule import Schedule
 
     from pipelines import born_again as born_again_pipeline
 
+    document, params = _load_chain(config_path, born_again_pipeline)
     orchestrator = Client().active_stack.orchestrator
     if not orchestrator.config.is_schedulable:
         _fail(f"the active stack's orchestrator '{orchestrator.name}' ({orchestrator.flavor}) cannot run schedules; "
@@ -346,18 +359,19 @@ def _uses_kubernetes(document: dict) -> bool:
     return uses_kubernetes(document)
 
 
-def _checked_placement(config_path: Path, document: dict, params) -> dict:
+def _checked_placement(config_path: Path, document: dict, params, pipeline=None) -> dict:
     """Kubernetes settings checked strictly and `steps:` glob keys expanded; untouched without Kubernetes settings."""
     if not _uses_kubernetes(document) and not any("*" in k for k in document.get("steps") or {}):
         return document
     from fastdistill.config import ConfigError
     from fastdistill.k8s import PlacementError, check_gpu_sizing, check_kubernetes_settings, expand_step_patterns
     from fastdistill.k8s import invocation_ids
-    from pipelines import distill as distill_pipeline
+    from pipelines import distill
 
+    pipeline = pipeline or distill
     try:
         check_kubernetes_settings(document, str(config_path))
-        ids = invocation_ids(distill_pipeline, _sections(params))
+        ids = invocation_ids(pipeline, _sections(params, pipeline))
         document = {**document, "steps": expand_step_patterns(document.get("steps") or {}, ids, str(config_path))}
         check_gpu_sizing(document, params, str(config_path))
     except PlacementError as err:
@@ -382,15 +396,16 @@ def _active_registry_uri() -> str | None:
     return registries[0].configuration.get("uri") if registries else None
 
 
-def _print_placement(document: dict, params) -> None:
+def _print_placement(document: dict, params, pipeline=None) -> None:
     """Where each step's pod would run: the Jobs ZenML's Kubernetes orchestrator would submit, built here."""
     from rich.table import Table
 
     from fastdistill import k8s
-    from pipelines import distill as distill_pipeline
+    from pipelines import distill
 
+    pipeline = pipeline or distill
     orchestrator = k8s.dry_run_orchestrator()
-    snapshot = k8s.compile_for_kubernetes(distill_pipeline, document, _sections(params), orchestrator)
+    snapshot = k8s.compile_for_kubernetes(pipeline, document, _sections(params, pipeline), orchestrator)
     manifests = k8s.job_manifests(snapshot, orchestrator, _active_registry_uri())
     rows = k8s.placement(manifests)
     images = sorted({row.image for row in rows})
