@@ -16,6 +16,7 @@ and at most `MAX_BUCKET_CHECKS` of those per bucket.
 from __future__ import annotations
 
 import hashlib
+import zlib
 import string
 from collections import defaultdict
 from collections.abc import Callable
@@ -73,8 +74,9 @@ def shingles(text: str, n: int) -> set[bytes]:
 
 
 def _hash32(shingle: bytes) -> int:
-    # Python's own bytes hash: ~5x faster than datasketch's default sha1, and only compared within one process.
-    return hash(shingle) & 0xFFFFFFFF
+    # CRC-32: several times faster than datasketch's default sha1 and, unlike Python's own hash(), the same in every
+    # process (PYTHONHASHSEED randomises hash(), which made which near-duplicates were caught vary run to run).
+    return zlib.crc32(shingle)
 
 
 def near_duplicates(texts: list[str], rows: list[int], threshold: float, num_perm: int = 64,

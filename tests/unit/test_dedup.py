@@ -52,7 +52,9 @@ def test_exact_stage_uses_normalised_text():
 
 def test_minhash_catches_planted_near_duplicates_with_full_precision():
     texts = BASE + list(NEAR) + list(PARAPHRASE)
-    found = {d.index: d for d in near_duplicates(texts, list(range(len(texts))), threshold=0.7)}
+    # The planted edits have character-5-gram Jaccard 0.67 to 1.0 to their originals, the paraphrases at most 0.43:
+    # a threshold of 0.6 separates them with margin for MinHash's estimation noise.
+    found = {d.index: d for d in near_duplicates(texts, list(range(len(texts))), threshold=0.6, num_perm=128)}
     precision, recall = _scores(found, NEAR, texts)
     assert precision == 1.0 and recall == 1.0, found
     for text, base in NEAR.items():
