@@ -8,12 +8,9 @@ with a reason instead of training on a guess.
 
 from __future__ import annotations
 
-import re
-
 INSTRUCTION = (
     "\n\nThink step by step. Write your reasoning after 'Rationale:' and then the final answer after 'Answer:'."
 )
-_SHAPE = re.compile(r"rationale\s*:\s*(?P<rationale>.+?)\s*(?:final\s+)?answer\s*:\s*(?P<answer>.+)", re.I | re.S)
 
 
 def with_instruction(prompt: str) -> str:
@@ -21,9 +18,12 @@ def with_instruction(prompt: str) -> str:
 
 
 def split_rationale(text: str) -> tuple[str | None, str | None]:
-    """(rationale, answer) from 'Rationale: ... Answer: ...'; (None, None) if the shape is not there."""
-    match = _SHAPE.search(text or "")
-    if not match:
-        return None, None
-    rationale, answer = match.group("rationale").strip(), match.group("answer").strip()
-    return (rationale, answer) if rationale and answer else (None, None)
+    """(rationale, answer) of a teacher reply; (None, None) if it has no parseable final answer.
+
+    The same parser as synthesis (`fastdistill.reasoning.parse_rationale`), so a reply the gate accepts is
+    split the same way when the teacher labels it.
+    """
+    from fastdistill.reasoning import parse_rationale  # reasoning imports this module's INSTRUCTION
+
+    parsed = parse_rationale(text)
+    return parsed.rationale, parsed.answer
