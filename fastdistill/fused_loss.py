@@ -32,7 +32,10 @@ is 805 MB. Here the live extra memory is:
     O(V * H) for the accumulated fp32 weight gradient (the size of the head itself,
              which any training step needs anyway),
     O(N * H) for the hidden-state gradient,
-with C the chunk size in tokens, independent of N. The default C keeps one fp32
+with C the chunk size in tokens, independent of N. Within a chunk, CE and the KD
+objective share one logsumexp over the vocabulary where they use the same
+temperature (`fastdistill.losses.shared_logsumexp`), so its forward and backward
+passes over [C, V] run once instead of twice. The default C keeps one fp32
 chunk of logits near `FUSED_CHUNK_ELEMENTS` (64 MiB): 341 tokens at V = 49,152,
 110 at 152,064. `benchmarks/kd_loss_memory.py` measures it against the dense path.
 
@@ -45,7 +48,13 @@ from dataclasses import dataclass
 
 import torch
 
-from fastdistill.losses import LOGSUMEXP_BLOCK_ELEMENTS, OBJECTIVE_LOSSES, IGNORE_INDEX, token_cross_entropy
+from fastdistill.losses import (
+    IGNORE_INDEX,
+    LOGSUMEXP_BLOCK_ELEMENTS,
+    OBJECTIVE_LOSSES,
+    shared_logsumexp,
+    token_cross_entropy,
+)
 
 # One fp32 chunk of logits holds about this many elements; the same budget as the logsumexp blocks.
 FUSED_CHUNK_ELEMENTS = LOGSUMEXP_BLOCK_ELEMENTS
@@ -178,7 +187,7 @@ def _score_chunks(hidden, weight, bias, targets, topk_ids, topk_logprobs, spec, 
     total, ce, kd = (torch.zeros((), dtype=torch.float32, device=hidden.device) for _ in range(3))
     for start in range(0, n, spec.chunk_tokens):
         rows = slice(start, min(start + spec.chunk_tokens, n))
-        with torch.enable_grad() if grads is not None else torch.no_grad():
+        with torch.enable_grad() if grads is not None else torch.no_grad(), shared_logsumexp():
             logits = torch.nn.functional.linear(hidden[rows].detach(), weight.detach(),
                                                 None if bias is None else bias.detach())
             logits.requires_grad_(grads is not None)

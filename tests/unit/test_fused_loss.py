@@ -162,3 +162,15 @@ def test_a_head_that_does_not_reproduce_the_logits_is_refused():
     check_head_reproduces_logits(plain, last, head, "plain")  # accepted
     with pytest.raises(ValueError, match="softcapped: its logits differ from lm_head"):
         check_head_reproduces_logits(30.0 * torch.tanh(plain / 30.0) + 1.0, last, head, "softcapped")
+
+
+def test_shared_logsumexp_computes_once_per_logits_and_keeps_gradients():
+    from fastdistill.losses import scaled_logsumexp, shared_logsumexp
+
+    logits = torch.randn(5, V, requires_grad=True)
+    with shared_logsumexp():
+        first, again, softened = scaled_logsumexp(logits), scaled_logsumexp(logits), scaled_logsumexp(logits, 2.0)
+        (first.sum() + 2 * again.sum()).backward()
+    assert again is first and softened is not first
+    torch.testing.assert_close(logits.grad, 3 * torch.softmax(logits.detach(), -1))
+    assert scaled_logsumexp(logits) is not scaled_logsumexp(logits)  # outside the block nothing is kept
