@@ -23,8 +23,10 @@ resident size just before the measured runs: freed heap is returned to the OS
 (`malloc_trim`), the kernel's high-water mark is reset (`/proc/self/clear_refs`
 "5"), the runs execute, and `VmHWM - VmRSS(before)` is read from
 `/proc/self/status`. It counts every page torch (or anything else) touched,
-which tracemalloc would not see. Time is the median of the runs after one
-warm-up run. Prints one JSON line.
+which tracemalloc would not see. It is measured on one run after a
+warm-up run. Time is measured separately, both variants in one process with
+their runs interleaved (the fastest of `--reps` counts), so load from other
+processes on a shared machine hits both alike. Prints one JSON line.
 
     .venv/bin/python benchmarks/kd_loss_memory.py [--layers 6] [--top-k 8] [--reps 3]
 """
@@ -34,7 +36,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,16 +69,24 @@ def _reset_peak() -> int:
     return _status_kib("VmRSS")
 
 
-def _measure(run, reps: int) -> dict:
+def _measure_memory(run) -> dict:
     run()  # warm-up: lazy allocations (optimizer state, kernels) are not what is measured
     before = _reset_peak()
-    seconds = []
+    value = run()
+    return {"peak_mib": round((_status_kib("VmHWM") - before) / 1024, 1), "loss": value}
+
+
+def _measure_time(runs: dict, reps: int) -> dict:
+    """Fastest of `reps` runs per variant, the variants interleaved so load from other processes hits both alike."""
+    seconds = {name: [] for name in runs}
+    for name, run in runs.items():
+        run()  # warm-up
     for _ in range(reps):
-        started = time.perf_counter()
-        value = run()
-        seconds.append(time.perf_counter() - started)
-    return {"peak_mib": round((_status_kib("VmHWM") - before) / 1024, 1),
-            "seconds": round(statistics.median(seconds), 3), "loss": value}
+        for name, run in runs.items():
+            started = time.perf_counter()
+            run()
+            seconds[name].append(time.perf_counter() - started)
+    return {name: round(min(values), 3) for name, values in seconds.items()}
 
 
 # --- the two losses ---------------------------------------------------------------------------------------------
@@ -101,6 +110,7 @@ def fused_loss(hidden, weight, targets, topk_ids, topk_logprobs):
 # --- child: one variant, one measurement ------------------------------------------------------------------------
 
 def _child(variant: str, part: str, workdir: Path, reps: int) -> dict:
+    """variant "fused" or "dense": its peak memory; "both": the time of each, interleaved in this process."""
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(0)
@@ -108,8 +118,10 @@ def _child(variant: str, part: str, workdir: Path, reps: int) -> dict:
     model = AutoModelForCausalLM.from_pretrained(workdir / "student", dtype=torch.float32)
     targets = data["input_ids"][:, 1:].reshape(-1)
     ids, lps = data["topk_ids"], data["topk_logprobs"]
-    run = (_loss_run if part == "loss" else _step_run)(variant, model, data["input_ids"], targets, ids, lps)
-    return _measure(run, reps)
+    make = _loss_run if part == "loss" else _step_run
+    if variant == "both":
+        return _measure_time({v: make(v, model, data["input_ids"], targets, ids, lps) for v in ("dense", "fused")}, reps)
+    return _measure_memory(make(variant, model, data["input_ids"], targets, ids, lps))
 
 
 def _loss_run(variant, model, input_ids, targets, ids, lps):
@@ -192,12 +204,20 @@ def _ratios(fused: dict, dense: dict) -> dict:
             "speed_ratio": round(dense["seconds"] / fused["seconds"], 2)}
 
 
+def _part(part: str, workdir: Path, reps: int) -> dict:
+    print(f"measuring {part}: memory of each variant, then their time ...", file=sys.stderr, flush=True)
+    fused, dense = (_run_child(v, part, workdir, reps) for v in ("fused", "dense"))
+    seconds = _run_child("both", part, workdir, reps)
+    fused["seconds"], dense["seconds"] = seconds["fused"], seconds["dense"]
+    return {"fused": fused, "dense": dense, **_ratios(fused, dense)}
+
+
 @click.command()
 @click.option("--teacher", default="packaged:smollm2-135m-instruct", show_default=True)
 @click.option("--layers", default=6, show_default=True, help="Decoder layers of the layer-selected student.")
 @click.option("--top-k", default=8, show_default=True)
-@click.option("--reps", default=3, show_default=True, help="Measured runs per variant (after one warm-up).")
-@click.option("--child", type=click.Choice(["fused", "dense"]), default=None, hidden=True)
+@click.option("--reps", default=3, show_default=True, help="Timed runs per variant (after one warm-up); the fastest counts.")
+@click.option("--child", type=click.Choice(["fused", "dense", "both"]), default=None, hidden=True)
 @click.option("--part", type=click.Choice(["loss", "step"]), default="loss", hidden=True)
 @click.option("--workdir", type=click.Path(path_type=Path), default=None, hidden=True)
 def main(teacher: str, layers: int, top_k: int, reps: int, child: str | None, part: str, workdir: Path | None) -> None:
@@ -206,20 +226,10 @@ def main(teacher: str, layers: int, top_k: int, reps: int, child: str | None, pa
         return
     with tempfile.TemporaryDirectory(prefix="kd-loss-memory-") as tmp:
         shape = _prepare(Path(tmp), teacher, layers, top_k)
-        results = {}
-        for part_name in ("loss", "step"):
-            for variant in ("dense", "fused"):
-                print(f"measuring {part_name} / {variant} ...", file=sys.stderr, flush=True)
-                results[(part_name, variant)] = _run_child(variant, part_name, Path(tmp), reps)
-    loss_f, loss_d = results[("loss", "fused")], results[("loss", "dense")]
-    step_f, step_d = results[("step", "fused")], results[("step", "dense")]
-    print(json.dumps({
-        "tokens": SEQUENCES * (SEQ_LEN - 1), **shape, "student_layers": layers, "top_k": top_k,
-        "threads": torch.get_num_threads(), "reps": reps,
-        "loss": {"fused": loss_f, "dense": loss_d, **_ratios(loss_f, loss_d),
-                 "abs_loss_difference": abs(loss_f["loss"] - loss_d["loss"])},
-        "train_step": {"fused": step_f, "dense": step_d, **_ratios(step_f, step_d)},
-    }))
+        loss, step = _part("loss", Path(tmp), reps), _part("step", Path(tmp), reps)
+    loss["abs_loss_difference"] = abs(loss["fused"]["loss"] - loss["dense"]["loss"])
+    print(json.dumps({"tokens": SEQUENCES * (SEQ_LEN - 1), **shape, "student_layers": layers, "top_k": top_k,
+                      "threads": torch.get_num_threads(), "reps": reps, "loss": loss, "train_step": step}))
 
 
 if __name__ == "__main__":
