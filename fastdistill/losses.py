@@ -37,8 +37,10 @@ divergence.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch.autograd.function import once_differentiable
@@ -79,10 +81,39 @@ class _ScaledLogSumExp(torch.autograd.Function):
         return grad, None, None
 
 
+# Inside `shared_logsumexp()`: results of `scaled_logsumexp` by (logits tensor, T, block), reused on repeat calls.
+_SHARED_LOGSUMEXP: contextvars.ContextVar[dict | None] = contextvars.ContextVar("shared_logsumexp", default=None)
+
+
+@contextlib.contextmanager
+def shared_logsumexp() -> Iterator[None]:
+    """Within the block, each `scaled_logsumexp(logits, T)` is computed once per logits tensor and T.
+
+    CE and a full-student KD objective on the same logits both need logsumexp(logits / T); at T = 1 this
+    halves the full-vocabulary passes of forward and backward (autograd sums the two uses' gradients
+    into one `_ScaledLogSumExp.backward`). Keep the block short-lived: entries are keyed by tensor identity.
+    """
+    token = _SHARED_LOGSUMEXP.set({})
+    try:
+        yield
+    finally:
+        _SHARED_LOGSUMEXP.reset(token)
+
+
 def scaled_logsumexp(
     logits: torch.Tensor, temperature: float = 1.0, block_elements: int = LOGSUMEXP_BLOCK_ELEMENTS
 ) -> torch.Tensor:
     """fp32 logsumexp(logits / T) over the last dim, without an fp32 copy of `logits` (see module docstring)."""
+    shared = _SHARED_LOGSUMEXP.get()
+    if shared is not None:
+        key = (id(logits), logits._version, float(temperature), block_elements, torch.is_grad_enabled())
+        if key not in shared:
+            shared[key] = (logits, _scaled_logsumexp(logits, temperature, block_elements))  # holds logits: id stays unique
+        return shared[key][1]
+    return _scaled_logsumexp(logits, temperature, block_elements)
+
+
+def _scaled_logsumexp(logits: torch.Tensor, temperature: float, block_elements: int) -> torch.Tensor:
     vocab = logits.shape[-1]
     block_rows = max(1, block_elements // max(vocab, 1))
     flat = _ScaledLogSumExp.apply(logits.reshape(-1, vocab), float(temperature), block_rows)

@@ -6,7 +6,10 @@
   checkpointing, and replaces only `compute_loss`:
       loss = ce_weight * CE(teacher tokens) + (1 - ce_weight) * KD(top-k soft targets)
   where KD is the objective from `fastdistill.losses.OBJECTIVE_LOSSES`. The CE
-  and KD parts are logged separately so a vanishing KD term is visible.
+  and KD parts are logged separately so a vanishing KD term is visible. The
+  loss is computed by `fastdistill.fused_loss` from the decoder's final hidden
+  states and the lm_head, a chunk of tokens at a time, so the student's full
+  [batch, seq, vocab] logits are never built.
 - sft (sequence-level KD) and step_by_step (Distilling Step-by-Step):
   cross-entropy on the teacher's text, per task (`MultiTaskCETrainer`).
 - gkd (on-policy): TRL's GKDTrainer with the teacher loaded in the trial;
@@ -29,9 +32,14 @@ from trl import SFTConfig, SFTTrainer
 
 from fastdistill.checkpoints import CheckpointMirror
 from fastdistill.config import TrainingConfig
+from fastdistill.fused_loss import check_head_reproduces_logits, fused_linear_kd_loss, lm_head_of
 from fastdistill.losses import OBJECTIVE_LOSSES, token_cross_entropy
-from fastdistill.models import build_student_by_layer_selection, check_vocab_compatible, resolve_model
-from fastdistill.rationale import split_rationale
+from fastdistill.models import (
+    build_student_by_layer_selection,
+    check_training_vocab,
+    check_vocab_compatible,
+    resolve_model,
+)
 from fastdistill.teacher.hf import encode_chat_prompt, load_tokenizer
 from fastdistill.topk import TeacherOutputs
 
@@ -79,7 +87,7 @@ class TopKCollator:
 
 
 def select_response_tokens(logits, labels, topk_ids, topk_logprobs):
-    """Shift so position t predicts token t+1, then keep only response tokens."""
+    """Shift so position t predicts token t+1, then keep only response tokens (of logits or hidden states)."""
     targets = labels[:, 1:]
     mask = targets != IGNORE
     return logits[:, :-1][mask], targets[mask], topk_ids[:, 1:][mask], topk_logprobs[:, 1:][mask]
@@ -89,24 +97,36 @@ class TopKDistillationTrainer(SFTTrainer):
     """SFTTrainer whose loss mixes CE with a KD objective on a persisted top-k store."""
 
     def __init__(self, *args, ce_weight: float, temperature: float, objective: str = "fkl",
-                 beta: float = 0.5, alpha: float = 0.1, **kwargs):
+                 beta: float = 0.5, alpha: float = 0.1, vocab_size: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.ce_weight, self.temperature = ce_weight, temperature
-        self.kd_loss = OBJECTIVE_LOSSES[objective]
+        if objective not in OBJECTIVE_LOSSES:
+            raise ValueError(f"training.objective '{objective}' is not one of {sorted(OBJECTIVE_LOSSES)}")
+        self.ce_weight, self.temperature, self.objective = ce_weight, temperature, objective
         self.kd_knobs = {"temperature": temperature, "beta": beta, "alpha": alpha}
+        self.vocab_size = vocab_size  # the tokenizer's size: lm_head rows beyond it are padding
+        self._head_checked = False
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
-        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False)
-        logits, targets, ids, lps = select_response_tokens(
-            outputs.logits, inputs["labels"], inputs["teacher_topk_ids"], inputs["teacher_topk_logprobs"]
+        # Through the (possibly wrapped) model so DDP/accelerate hooks run; the model itself projects only the
+        # last position ([B, 1, V]), used once to check that its logits are the plain lm_head projection.
+        outputs = model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"], use_cache=False,
+                        output_hidden_states=True, logits_to_keep=1)
+        student = self.accelerator.unwrap_model(model)
+        hidden, head = outputs.hidden_states[-1], lm_head_of(student)
+        states, targets, ids, lps = select_response_tokens(
+            hidden, inputs["labels"], inputs["teacher_topk_ids"], inputs["teacher_topk_logprobs"]
         )
-        ce = token_cross_entropy(logits, targets)
-        kd = self.kd_loss(logits, ids, lps, **self.kd_knobs)
-        loss = self.ce_weight * ce + (1.0 - self.ce_weight) * kd
-        self._metrics[mode]["ce_loss"].append(ce.item())
-        self._metrics[mode]["kd_loss"].append(kd.item())
-        return (loss, outputs) if return_outputs else loss
+        with self.accelerator.autocast():  # the head runs in the same precision as inside the model's forward
+            if not self._head_checked:
+                check_head_reproduces_logits(outputs.logits, hidden[:, -1:], head, type(student).__name__)
+                self._head_checked = True
+            parts = fused_linear_kd_loss(states, head.weight, targets, ids, lps, bias=head.bias,
+                                         objective=self.objective, ce_weight=self.ce_weight,
+                                         vocab_size=self.vocab_size, **self.kd_knobs)
+        self._metrics[mode]["ce_loss"].append(parts.ce.item())
+        self._metrics[mode]["kd_loss"].append(parts.kd.item())
+        return (parts.total, outputs) if return_outputs else parts.total
 
 
 RATIONALE_TASK = "\n\nExplain your reasoning step by step."
@@ -282,11 +302,14 @@ def train_student(
     checkpoint is mirrored there and a restarted call resumes from the newest; they are cleared once the model is saved.
     """
     model = AutoModelForCausalLM.from_pretrained(student_dir, dtype=torch.float32)
+    vocab_size = check_training_vocab(tokenizer, lm_head_of(model).weight.shape[0], outputs.meta.tokenizer_sha256,
+                                      outputs.meta.vocab_size, _max_topk_id(outputs))
     history = _History()
     with tempfile.TemporaryDirectory(prefix="fastdistill-train-") as scratch:
         hooks = [history, *callbacks] + ([checkpoints.callback()] if checkpoints is not None else [])
         resume = checkpoints.restore_latest(Path(scratch)) if checkpoints is not None else None
-        trainer = _make_trainer(config, model, tokenizer, outputs.split("train"), scratch, hooks, teacher_dir)
+        trainer = _make_trainer(config, model, tokenizer, outputs.split("train"), scratch, hooks, teacher_dir,
+                                vocab_size)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         seconds = time.perf_counter() - started
@@ -298,7 +321,7 @@ def train_student(
 
 
 def _make_trainer(config: TrainingConfig, model, tokenizer, rows: TeacherOutputs, scratch: str, callbacks: list,
-                  teacher_dir: Path | None) -> SFTTrainer:
+                  teacher_dir: Path | None, vocab_size: int | None) -> SFTTrainer:
     common = {"model": model, "processing_class": tokenizer, "callbacks": callbacks}
     if config.objective == "gkd":
         if teacher_dir is None:
@@ -319,6 +342,7 @@ def _make_trainer(config: TrainingConfig, model, tokenizer, rows: TeacherOutputs
         objective=config.objective,
         beta=config.beta,
         alpha=config.alpha,
+        vocab_size=vocab_size,
         **common,
     )
 
@@ -336,6 +360,10 @@ def _on_policy_trainer(config: TrainingConfig, rows: TeacherOutputs, scratch: st
     return _gkd_trainer_class()(teacher_model=teacher, args=args, train_dataset=dataset,
                                 data_collator=OnPolicyCollator(common["processing_class"].pad_token_id),
                                 ce_weight=config.ce_weight, **common)
+
+
+def _max_topk_id(outputs: TeacherOutputs) -> int:
+    return max((int(ids.max()) for ids in outputs.frame["topk_ids"] if len(ids)), default=-1)
 
 
 def _sft_config(config: TrainingConfig, output_dir: str) -> SFTConfig:

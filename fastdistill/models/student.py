@@ -1,8 +1,8 @@
-"""Student initialisation by layer selection (DistilBERT-style) and the vocabulary check.
+"""Student initialisation by layer selection (DistilBERT-style).
 
 A student that starts from a subset of the teacher's own layers begins close to
 the teacher's function, so distillation has far less to learn than from a
-random init; token-level KD further needs both models to share one vocabulary.
+random init. (The vocabulary check lives in `fastdistill.models.vocab`.)
 """
 
 from __future__ import annotations
@@ -14,10 +14,6 @@ from pathlib import Path
 from fastdistill.models._atomic import build_dir_atomically
 
 MARKER = "fastdistill.json"
-
-
-class VocabularyMismatchError(ValueError):
-    """Teacher and student vocabularies differ, so token-level distributions cannot be compared."""
 
 
 LAYER_STRATEGIES = ("evenly_spaced", "drop_block")
@@ -49,24 +45,6 @@ def select_layers(num_teacher_layers: int, num_keep: int, strategy: str = "evenl
         return [num_teacher_layers - 1]
     step = (num_teacher_layers - 1) / (num_keep - 1)
     return [round(i * step) for i in range(num_keep)]
-
-
-def _vocab_size(model_dir: Path) -> int:
-    config = Path(model_dir) / "config.json"
-    try:
-        return int(json.loads(config.read_text())["vocab_size"])
-    except (OSError, KeyError, ValueError) as err:
-        raise VocabularyMismatchError(f"{config}: cannot read vocab_size ({type(err).__name__}: {err})") from None
-
-
-def check_vocab_compatible(teacher_dir: Path, student_dir: Path) -> None:
-    """Token-level KD needs one vocabulary: refuse a student whose vocabulary size differs."""
-    teacher, student = _vocab_size(teacher_dir), _vocab_size(student_dir)
-    if teacher != student:
-        raise VocabularyMismatchError(
-            f"student vocabulary size {student} differs from the teacher's {teacher}: token-level distillation "
-            "needs the same tokenizer; pick a student from the teacher's family or set student.num_layers"
-        )
 
 
 def _student_state(teacher_state: dict, kept: list[int]) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import shutil
@@ -15,7 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from fastdistill import rationale
 from fastdistill.config import TeacherConfig
-from fastdistill.models import resolve_model
+from fastdistill.models import resolve_model, vocab_sha256
 from fastdistill.teacher.hf import Generation, GenerationStats, HFBackend, encode_chat_prompt, load_tokenizer
 from fastdistill.topk import SHARD_ROWS, TeacherMeta, TeacherOutputs, shard_name, write_manifest, write_shard
 
@@ -56,14 +55,7 @@ def backend_for(config: TeacherConfig, cache_dir: Path | None = None) -> Backend
 
 def tokenizer_sha256(backend: Backend) -> str:
     """Fingerprint of the vocabulary, so a store is never reused with a different tokenizer."""
-    return _vocab_sha256(backend.tokenizer)
-
-
-@functools.lru_cache(maxsize=8)
-def _vocab_sha256(tokenizer: PreTrainedTokenizerBase) -> str:
-    # Hashing 49k entries takes ~50 ms; every shard's header needs it, so compute it once per tokenizer.
-    vocab = sorted(tokenizer.get_vocab().items())
-    return hashlib.sha256(json.dumps(vocab).encode()).hexdigest()
+    return vocab_sha256(backend.tokenizer)  # the same fingerprint the training-time vocabulary guard compares
 
 
 def _meta(backend: Backend, config: TeacherConfig) -> TeacherMeta:
