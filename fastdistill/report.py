@@ -248,11 +248,13 @@ def _sweep_table(trials: list[dict] | None) -> str:
 def _registry_section(reg: dict) -> str:
     if not reg:
         return "<p>not registered</p>"
-    text = (f"{reg.get('name')} v{reg.get('version')}, aliases {reg.get('aliases')}"
-            + (f", decision <b>{html.escape(str(reg.get('decision')))}</b>" if reg.get("decision") else "")
-            + (f", previous champion v{reg['previous_champion']}" if reg.get("previous_champion") else ""))
-    return f"<p>{html.escape(text).replace('&lt;b&gt;', '<b>').replace('&lt;/b&gt;', '</b>')}</p>" \
-           f"<p>{html.escape(str(reg.get('reason', '')))}</p>"
+    esc = html.escape
+    parts = [f"{esc(str(reg.get('name')))} v{esc(str(reg.get('version')))}, aliases {esc(str(reg.get('aliases')))}"]
+    if reg.get("decision"):
+        parts.append(f"decision <b>{esc(str(reg['decision']))}</b>")
+    if reg.get("previous_champion"):
+        parts.append(f"previous champion v{esc(str(reg['previous_champion']))}")
+    return f"<p>{', '.join(parts)}</p><p>{esc(str(reg.get('reason', '')))}</p>"
 
 
 def _judge_table(pairs: list[dict] | None) -> str:

@@ -58,11 +58,14 @@ def test_born_again_generations_get_a_figure_and_a_table():
 
 
 def test_text_is_escaped_and_the_file_is_written_whole(tmp_path):
-    summary = RunSummary("r<1>", "completed", {}, samples=[{"prompt": "<script>x</script>", "student": "a & b"}],
+    registration = {"name": "m", "version": "2", "aliases": ["challenger"], "decision": "hold",
+                    "reason": "rougeL 0.1 < 0.2", "previous_champion": None}
+    summary = RunSummary("r<1>", "completed", {}, registration=registration, samples=[{"prompt": "<script>x</script>", "student": "a & b"}],
                          details={"judge": [{"prompt": "<b>", "p_student_as_a": 0.7, "p_student_as_b": 0.4,
                                              "outcome": 0.5, "consistent": False}]})
     path = write_html_report(summary, tmp_path / "out" / "r.html")
     page = path.read_text()
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "a &amp; b" in page and "<td>tie</td>" in page
     assert figures(page) == {} and "no training history" in page
+    assert "<p>m v2, aliases [&#x27;challenger&#x27;], decision <b>hold</b></p><p>rougeL 0.1 &lt; 0.2</p>" in page
     assert [p.name for p in path.parent.iterdir()] == ["r.html"]
