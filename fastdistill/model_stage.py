@@ -29,7 +29,10 @@ def sync_zenml_stage(stage: str, version_tags: dict[str, str]) -> None:
     if not model or not version_id:
         log.info("no ZenML model version linked to this registry version: ZenML stage not changed")
         return
+    from uuid import UUID
+
     from zenml.client import Client
 
-    Client().update_model_version(model_name_or_id=model, version_name_or_id=version_id, stage=stage, force=True)
+    # A UUID object, not its string: ZenML 0.98's SQL store treats a str as a version name or number.
+    Client().update_model_version(model_name_or_id=model, version_name_or_id=UUID(version_id), stage=stage, force=True)
     log.info("ZenML model %s version %s -> stage %s", model, version_id, stage)

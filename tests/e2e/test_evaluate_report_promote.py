@@ -71,8 +71,8 @@ def test_registered_version_carries_lineage_tags_and_zenml_stage(project):
     assert tags["zenml_run_id"] and tags["zenml_model"] == "fastdistill-student"
     assert tags["promotion.decision"] == "promote" and "no champion yet" in tags["promotion.reason"]
     assert float(tags["metric.top1_agreement"]) >= 0.0 and "metric.spec_acceptance_rate" in tags
-    script = ("from zenml.client import Client\n"
-              f"v = Client().get_model_version('fastdistill-student', '{tags['zenml_model_version_id']}')\n"
+    script = ("from uuid import UUID\nfrom zenml.client import Client\n"
+              f"v = Client().get_model_version('fastdistill-student', UUID('{tags['zenml_model_version_id']}'))\n"
               "print(v.stage)\n")
     stage = _run(dest, env, "-c", script)
     assert stage.returncode == 0, stage.stderr[-3000:]
