@@ -16,6 +16,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from fastdistill.metric_catalog import DIRECTIONS
 from fastdistill.models import ModelSpecError, validate_spec
 from fastdistill.quality import GateConfig
 
@@ -161,12 +162,8 @@ class EvaluationConfig(_Section):
         return value if value is None else _check_spec(value)
 
 
-def _check_metric(name: str, where: str) -> str:
-    from fastdistill.metric_catalog import DIRECTIONS
-
-    if name not in DIRECTIONS:
-        raise ValueError(f"{where}: '{name}' is not a metric the evaluation reports; choose one of {sorted(DIRECTIONS)}")
-    return name
+# Any metric the evaluation reports (fastdistill.metric_catalog); a typo is refused with the full list.
+MetricName = Literal[tuple(DIRECTIONS)]  # type: ignore[valid-type]
 
 
 class RegistryConfig(_Section):
@@ -178,39 +175,20 @@ class RegistryConfig(_Section):
     """
 
     model_name: str = Field("fastdistill-student", min_length=1)
-    metric: str = Field("rougeL_vs_teacher", description="Metric that ranks a challenger against the champion.")
+    metric: MetricName = Field("rougeL_vs_teacher", description="Metric that ranks a challenger against the champion.")
     greater_is_better: bool | None = Field(
         None, description="Direction of `metric`; None: the metric's known direction (e.g. lower KL is better)."
     )
     min_delta: float = Field(0.0, ge=0.0, description="Required margin over the current champion on `metric`.")
-    thresholds: dict[str, float] = Field(
+    thresholds: dict[MetricName, float] = Field(
         default_factory=dict,
         description="Per-metric bar every challenger must clear: at least the value for higher-is-better "
         "metrics, at most the value for lower-is-better ones.",
     )
-    must_not_regress: list[str] = Field(
+    must_not_regress: list[MetricName] = Field(
         default_factory=list, description="Metrics on which the challenger may not be worse than the champion."
     )
     regression_tolerance: float = Field(0.0, ge=0.0, description="How much worse than the champion still counts as no regression.")
-
-    @field_validator("metric")
-    @classmethod
-    def _known_metric(cls, value: str) -> str:
-        return _check_metric(value, "metric")
-
-    @field_validator("thresholds")
-    @classmethod
-    def _known_threshold_metrics(cls, value: dict[str, float]) -> dict[str, float]:
-        for name in value:
-            _check_metric(name, f"thresholds.{name}")
-        return value
-
-    @field_validator("must_not_regress")
-    @classmethod
-    def _known_regress_metrics(cls, value: list[str]) -> list[str]:
-        for i, name in enumerate(value):
-            _check_metric(name, f"must_not_regress[{i}]")
-        return value
 
 
 class RunConfig(_Section):
