@@ -33,6 +33,7 @@ import os
 import random
 import socket
 import time
+import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -222,25 +223,27 @@ class PromotionLock:
     MLflow has no compare-and-set for aliases, but creating a registered
     model that already exists fails atomically in every store (a unique name
     in the database), on a remote server as on a local file. The holder
-    deletes it when done; a lock older than `stale_after_s` (a crashed
-    holder) is broken.
+    deletes it when done, and only if it is still its own; a lock created
+    more than `stale_after_s` ago (a crashed holder) is broken. Age comes from
+    the store's own creation timestamp, written in the same row as the name.
     """
 
     def __init__(self, client: MlflowClient, name: str, timeout_s: float = 120.0, stale_after_s: float = 300.0):
         self.client, self.lock_name = client, name + LOCK_SUFFIX
         self.timeout_s, self.stale_after_s = timeout_s, stale_after_s
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
     def __enter__(self) -> PromotionLock:
         deadline = time.monotonic() + self.timeout_s
-        owner = f"{socket.gethostname()}:{os.getpid()}"
         while True:
             try:
                 self.client.create_registered_model(
-                    self.lock_name, tags={"owner": owner, "acquired_at": str(time.time())},
+                    self.lock_name, tags={"owner": self.token},
                     description="Held while FastDistill moves aliases; deleted when done. Safe to delete if stale.")
                 return self
             except MlflowException as err:
-                if err.error_code not in ("RESOURCE_ALREADY_EXISTS", "INVALID_STATE", "TEMPORARILY_UNAVAILABLE"):
+                busy = "database is locked" in str(err)  # SQLite under concurrent writers: try again
+                if not busy and err.error_code not in ("RESOURCE_ALREADY_EXISTS", "TEMPORARILY_UNAVAILABLE"):
                     raise
             self._break_if_stale()
             if time.monotonic() > deadline:
@@ -253,8 +256,8 @@ class PromotionLock:
             held = self.client.get_registered_model(self.lock_name)
         except MlflowException:
             return
-        acquired = float(held.tags.get("acquired_at", "0") or 0)
-        if time.time() - acquired > self.stale_after_s:
+        created = (held.creation_timestamp or 0) / 1000.0
+        if created and time.time() - created > self.stale_after_s:
             log.warning("breaking stale promotion lock %s held by %s", self.lock_name, held.tags.get("owner"))
             try:
                 self.client.delete_registered_model(self.lock_name)
@@ -263,7 +266,11 @@ class PromotionLock:
 
     def __exit__(self, *exc) -> None:
         try:
-            self.client.delete_registered_model(self.lock_name)
+            owner = self.client.get_registered_model(self.lock_name).tags.get("owner")
+            if owner == self.token:
+                self.client.delete_registered_model(self.lock_name)
+            else:
+                log.warning("promotion lock %s was broken while held (now held by %s)", self.lock_name, owner)
         except MlflowException as err:
             log.warning("could not release promotion lock %s: %s", self.lock_name, err)
 
