@@ -5,6 +5,9 @@
     python run.py distill --config my.yaml --dry-run   # validate only
     python run.py stack                            # create/show the local ZenML + MLflow stack
     python run.py stack k8s --outputs outputs.json # register the Kubernetes stack from Terraform outputs
+    python run.py evaluate --model models:/fastdistill-student@champion --data my.jsonl --output metrics.json
+    python run.py report RUN                       # regenerate a run's HTML report
+    python run.py promote 3 --reason "better on the new eval set"
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     if dry_run:
         _print_dry_run(config_path, document, params)
         return
-    from fastdistill.report import print_summary, write_html_report
+    from fastdistill.report import print_summary
     from fastdistill.stack import ensure_local_stack
 
     local = ensure_local_stack(ROOT, tracking_uri)
@@ -88,7 +91,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
 
     run = _run_pipeline(distill_pipeline, config_path, document, params, no_cache)
     summary = _collect_summary(run, local.tracking_uri)
-    report = write_html_report(summary, report_dir / f"{summary.run_name}.html")
+    report = _write_report(summary, report_dir)
     print_summary(summary, report, console)
 
 
@@ -435,6 +438,116 @@ def _write_resolved_config(config_path: Path, document: dict, params, no_cache: 
     trial_ids = [t.step_id for t in expand_trials(params.sweep, params.training, params.student)]
     if document.get("steps"):
         resolved["steps"] = with_trial_step_settings(document["steps"], trial_ids)
+@cli.command()
+@click.option("--model", "model_uri", required=True,
+              help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/student, or a local model directory.")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="JSONL file: one object per line with `prompt` and optional `reference`.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Write the metrics (all groups, curves, judge verdicts, samples) here as JSON.")
+@click.option("--teacher", "teacher_spec", default=None,
+              help="Teacher to compare with (default: the teacher recorded with the model, else the config's).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=QUICKSTART, show_default=True,
+              help="Run YAML whose `evaluation:` and `teacher:` sections set the evaluation.")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+              help="MLflow tracking URI for models:/ and runs:/ (default: the project's SQLite store).")
+def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec: str | None, config_path: Path,
+             tracking_uri: str | None) -> None:
+    """Evaluate a model on a JSONL file with the full metric suite.
+
+    The teacher answers every prompt (top-k logprobs) and the model is
+    compared with it: quality, fidelity, calibration, diversity, exposure
+    bias, judge, efficiency and speculative decoding."""
+    from fastdistill.config import ConfigError, load_run_config
+    from fastdistill.models import ModelSpecError, VocabularyMismatchError
+
+    try:
+        _, params = load_run_config(config_path)
+    except ConfigError as err:
+        _fail(str(err))
+    import mlflow
+
+    from fastdistill.model_eval import InputError, evaluate_file, write_json
+    from fastdistill.report import print_summary, RunSummary
+    from fastdistill.stack import default_tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(ROOT))
+    try:
+        document, result = evaluate_file(model_uri, data_path, params.teacher, params.evaluation, teacher_spec)
+    except (InputError, ModelSpecError, VocabularyMismatchError) as err:
+        _fail(str(err))
+    if output is not None:
+        write_json(document, output)
+    print_summary(RunSummary(f"evaluate {model_uri}", f"teacher {document['teacher']}", result.metrics), None, console)
+    if output is not None:
+        console.print(f"metrics written to {output}", soft_wrap=True)
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=ROOT / "reports", show_default=True)
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
+def report(run: str, report_dir: Path, tracking_uri: str | None) -> None:
+    """Regenerate the HTML report of a pipeline run (its name, id or id prefix) and log it to MLflow again."""
+    from fastdistill.stack import ensure_local_stack
+
+    local = ensure_local_stack(ROOT, tracking_uri)
+    from zenml.client import Client
+
+    try:
+        found = Client().get_pipeline_run(run)
+    except KeyError:
+        recent = [r.name for r in Client().list_pipeline_runs(sort_by="desc:created", size=5).items]
+        _fail(f"no pipeline run '{run}'; recent runs: {recent or 'none'}")
+    summary = _collect_summary(found, local.tracking_uri)
+    path = _write_report(summary, report_dir)
+    console.print(f"report: {path}", soft_wrap=True)
+
+
+@cli.command()
+@click.argument("version")
+@click.option("--reason", required=True, help="Why this version becomes the champion (recorded as a tag).")
+@click.option("--model-name", default="fastdistill-student", show_default=True)
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
+def promote(version: str, reason: str, model_name: str, tracking_uri: str | None) -> None:
+    """Make VERSION the champion by hand; the old champion becomes previous-champion.
+
+    Records who and why as version tags, moves the ZenML model version to
+    `production`, and is idempotent."""
+    from fastdistill.stack import ensure_local_stack
+
+    local = ensure_local_stack(ROOT, tracking_uri)
+    import mlflow
+
+    from fastdistill import registry
+    from fastdistill.model_stage import sync_zenml_stage
+
+    mlflow.set_tracking_uri(local.tracking_uri)
+    try:
+        result = registry.promote(model_name, version, reason=reason, stage_sync=sync_zenml_stage)
+    except registry.RegistryUnreachable as err:
+        _fail(str(err), code=1)
+    except ValueError as err:
+        _fail(str(err))
+    console.print(f"{model_name} v{result.version}: {result.reason} (aliases {result.aliases}"
+                  + (f", previous champion v{result.previous_champion})" if result.previous_champion else ")"))
+
+
+def _write_report(summary, report_dir: Path) -> Path:
+    """Write `<report_dir>/<run>.html` and log it to the run's MLflow run (when there is one)."""
+    from mlflow.tracking import MlflowClient
+
+    from fastdistill.report import log_to_mlflow, render_html, write_html_report
+
+    path = write_html_report(summary, report_dir / f"{summary.run_name}.html")
+    if summary.mlflow_run_id:
+        log_to_mlflow(MlflowClient(summary.tracking_uri), summary.mlflow_run_id, render_html(summary))
+    return path
+
+
+def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool) -> Path:
+    """The YAML ZenML runs: the user's file with `parameters:` replaced by the validated, filled-in values."""
+    resolved = {**document, "parameters": params.model_dump(mode="json")}
     if no_cache:
         resolved["enable_cache"] = False
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
@@ -459,21 +572,25 @@ def _failure_details(pipeline_name: str = "distill") -> str:
 
 
 def _collect_summary(run, tracking_uri: str):
-    """Metrics, registration and loss curves of a finished run, read back from ZenML and MLflow."""
+    """Metrics, registration, sweep, Born-Again generations, curves and losses of a run, from ZenML and MLflow."""
     from mlflow.tracking import MlflowClient
     from zenml.client import Client
 
-    from fastdistill.report import RunSummary
+    from fastdistill.report import RunSummary, read_mlflow_parts
 
     run = Client().get_pipeline_run(run.id)
 
-    def output(step: str, name: str):
-        return run.steps[step].outputs[name][0].load() if step in run.steps else None
+    def output(name: str):
+        """The artifact `name` produced by any step of the run (None if no step produced it)."""
+        for step in run.steps.values():
+            if name in step.outputs:
+                return step.outputs[name][0].load()
+        return None
 
-    summary = RunSummary(run.name, str(run.status.value), output("evaluate", "eval_metrics") or {},
-                         output("register_student", "registration") or {}, output("evaluate", "eval_samples") or [],
-                         tracking_uri=tracking_uri)
-    gate = output("quality_gate", "gate_report")
+    summary = RunSummary(run.name, str(run.status.value), output("eval_metrics") or {}, output("registration") or {},
+                         output("eval_samples") or [], tracking_uri=tracking_uri,
+                         sweep_results=output("sweep_results"), born_again=output("born_again"))
+    gate = output("gate_report")
     if gate is not None:
         summary.data_quality = {**gate.counts, **gate.reasons}
     client = MlflowClient(tracking_uri)
@@ -482,9 +599,7 @@ def _collect_summary(run, tracking_uri: str):
     )
     if found:
         summary.mlflow_run_id = found[0].info.run_id
-        for key in ("train/loss", "train/ce_loss", "train/kd_loss"):
-            history = client.get_metric_history(summary.mlflow_run_id, key)
-            summary.loss_history[key] = [(m.step, m.value) for m in history]
+        summary.details, summary.loss_history = read_mlflow_parts(client, summary.mlflow_run_id)
     return summary
 
 

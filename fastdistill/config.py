@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from fastdistill.born_again import BornAgainConfig
+from fastdistill.metric_catalog import DIRECTIONS
 from fastdistill.models import ModelSpecError, validate_spec
 from fastdistill.quality import GateConfig
 
@@ -222,19 +223,55 @@ class SweepConfig(_Section):
 
 
 class EvaluationConfig(_Section):
+    """The held-out evaluation. The expensive parts (judge, batch-1 latency, speculative decoding) are sized here."""
+
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(8, ge=1)
     max_examples: int | None = Field(None, ge=1, description="Evaluate on at most this many held-out prompts.")
+    judge_model: str | None = Field(
+        None, description="Judge model spec for the pairwise win rate (same forms as teacher.model); None: the teacher."
+    )
+    judge_pairs: int = Field(8, ge=0, description="Student/teacher answer pairs judged (each in both orders); 0: no judge.")
+    efficiency_prompts: int = Field(
+        3, ge=0, description="Prompts generated one at a time for latency p50/p95 and peak memory; 0: skip."
+    )
+    speculative: bool = Field(True, description="Measure the student as draft model for the teacher (needs efficiency_prompts > 0).")
+    ece_bins: int = Field(10, ge=2, le=100, description="Equal-width confidence bins of the expected calibration error.")
+    exposure_bucket: int = Field(8, ge=1, description="Response positions per point of the exposure-bias curve.")
+
+    @field_validator("judge_model")
+    @classmethod
+    def _known_spec(cls, value: str | None) -> str | None:
+        return value if value is None else _check_spec(value)
 
 
-METRICS = ("rougeL_vs_reference", "rougeL_vs_teacher", "teacher_forced_kl", "top1_agreement", "student_tokens_per_s")
+# Any metric the evaluation reports (fastdistill.metric_catalog); a typo is refused with the full list.
+MetricName = Literal[tuple(DIRECTIONS)]  # type: ignore[valid-type]
 
 
 class RegistryConfig(_Section):
+    """Registration and the promotion gate that moves the `champion` alias.
+
+    A challenger is refused if it misses a threshold or regresses on a
+    must-not-regress metric; otherwise promoted if it beats the champion's
+    `metric` by more than `min_delta`, else held (stays `challenger`).
+    """
+
     model_name: str = Field("fastdistill-student", min_length=1)
-    metric: Literal[METRICS] = Field("rougeL_vs_teacher", description="Metric that decides promotion to champion.")  # type: ignore[valid-type]
-    greater_is_better: bool = True
-    min_delta: float = Field(0.0, ge=0.0, description="Required margin over the current champion.")
+    metric: MetricName = Field("rougeL_vs_teacher", description="Metric that ranks a challenger against the champion.")
+    greater_is_better: bool | None = Field(
+        None, description="Direction of `metric`; None: the metric's known direction (e.g. lower KL is better)."
+    )
+    min_delta: float = Field(0.0, ge=0.0, description="Required margin over the current champion on `metric`.")
+    thresholds: dict[MetricName, float] = Field(
+        default_factory=dict,
+        description="Per-metric bar every challenger must clear: at least the value for higher-is-better "
+        "metrics, at most the value for lower-is-better ones.",
+    )
+    must_not_regress: list[MetricName] = Field(
+        default_factory=list, description="Metrics on which the challenger may not be worse than the champion."
+    )
+    regression_tolerance: float = Field(0.0, ge=0.0, description="How much worse than the champion still counts as no regression.")
 
 
 class RunConfig(_Section):

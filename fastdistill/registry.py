@@ -1,35 +1,69 @@
-"""MLflow model registry: register a student as `challenger`, promote it to `champion` if it wins.
+"""MLflow model registry: register a student as `challenger`; a promotion gate decides whether it becomes `champion`.
 
-The score a version was registered with is stored on the version as tag
-`metric.<name>`, so a promotion decision never depends on a source run that
-may have been deleted or that logged its metrics under another key (the
-champion's source run is only read as a fallback, for versions registered by
-other means). Registration is all-or-nothing: if anything fails once the
-version exists, the version is deleted and the aliases are put back as they
-were before the error propagates.
+The gate (`gate`) reads the challenger's metrics and the champion's:
+- refuse: a metric misses its configured threshold, or a must-not-regress
+  metric is worse than the champion's by more than the tolerance;
+- promote: otherwise, if there is no champion, or the challenger beats the
+  champion's ranking metric by more than the required margin;
+- hold: otherwise (it stays `challenger`).
+On promotion the old champion keeps its version and gets `previous-champion`.
+
+Every metric a version was registered with is stored on the version as tag
+`metric.<name>`, so a decision never depends on a source run that may have
+been deleted (the champion's source run is only read as a fallback, for
+versions registered by other means). The decision is recorded as tags
+`promotion.decision` and `promotion.reason`.
+
+Registration is all-or-nothing: if anything fails once the version exists,
+the version is deleted and the aliases are put back as they were before the
+error propagates. An unreachable tracking server is detected before anything
+is written. Alias changes happen under a registry-wide lock (see
+`PromotionLock`), so two promotions racing are serialised: each one's
+`previous-champion` is the champion it really replaced, and there is exactly
+one champion at the end.
 """
 
 from __future__ import annotations
 
+import getpass
 import importlib.metadata
 import logging
 import math
+import os
+import random
+import socket
+import time
+import uuid
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlparse
 
 import mlflow
 import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from fastdistill.metric_catalog import DIRECTIONS
+
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 ARTIFACT_NAME = "student"
+LOCK_SUFFIX = ".promotion-lock"
 # Pinned in the logged model's requirements; listing them avoids MLflow's inference, which
 # re-loads the model in a subprocess and imports optional packages we do not ship.
 REQUIRED_PACKAGES = ("torch", "transformers", "accelerate", "safetensors")
 
 log = logging.getLogger(__name__)
+
+# Called with (stage, version tags) after the aliases moved: "production" for a new champion, "staging" for
+# a challenger. The pipeline passes one that keeps ZenML's Model Control Plane stage in step (`model_stage`).
+StageSync = Callable[[str, dict[str, str]], None]
+
+
+class RegistryUnreachable(RuntimeError):
+    """The MLflow tracking/registry server cannot be reached; nothing was written."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +74,59 @@ class Registration:
     promoted: bool
     reason: str
     model_uri: str
+    decision: str = ""
+    previous_champion: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The promotion gate's settings (see `RegistryConfig`)."""
+
+    metric: str
+    greater_is_better: bool | None = None
+    min_delta: float = 0.0
+    thresholds: dict[str, float] = field(default_factory=dict)
+    must_not_regress: tuple[str, ...] = ()
+    regression_tolerance: float = 0.0
+
+    def higher(self, name: str) -> bool:
+        if name == self.metric and self.greater_is_better is not None:
+            return self.greater_is_better
+        return DIRECTIONS.get(name, True)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "promote", "hold" or "refuse"
+    reasons: tuple[str, ...]
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(self.reasons)
+
+
+def check_reachable(tracking_uri: str | None = None, timeout_s: float = 5.0) -> None:
+    """Raise `RegistryUnreachable` (naming the URI) if an http(s) tracking server does not answer.
+
+    MLflow's own client retries with back-off for minutes before failing; a
+    run should fail at once, before it writes anything.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout_s)
+    except requests.RequestException as err:
+        raise RegistryUnreachable(
+            f"MLflow at {uri} is unreachable ({type(err).__name__}); start the server or set "
+            "MLFLOW_TRACKING_URI / --tracking-uri to a reachable one. Nothing was registered."
+        ) from None
+    if response.status_code >= 500:
+        raise RegistryUnreachable(f"MLflow at {uri} answered HTTP {response.status_code} on /health; "
+                                  "nothing was registered")
 
 
 def register_student(
@@ -49,32 +136,44 @@ def register_student(
     metrics: dict[str, float],
     tags: dict[str, str],
     metric: str,
-    greater_is_better: bool,
+    greater_is_better: bool | None = None,
     min_delta: float = 0.0,
+    thresholds: dict[str, float] | None = None,
+    must_not_regress: list[str] | tuple[str, ...] = (),
+    regression_tolerance: float = 0.0,
+    stage_sync: StageSync | None = None,
 ) -> Registration:
-    """Log the model in the active MLflow run, register it as a new version of `name`, set the aliases."""
-    score = _score(metrics, metric)
+    """Log the model in the active MLflow run, register it as a new version of `name`, run the gate, set the aliases."""
+    policy = Policy(metric, greater_is_better, min_delta, dict(thresholds or {}), tuple(must_not_regress),
+                    regression_tolerance)
+    _score(metrics, metric)
     model_dir = Path(model_dir).resolve()  # absolute: a relative "a/b" would look like a Hub repo id to MLflow
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"model_dir {model_dir} is not a transformers model directory (no config.json)")
+    check_reachable()
     if mlflow.active_run() is None:
         raise RuntimeError("register_student needs an active MLflow run (the step's experiment tracker run)")
     info = _log_transformers_model(model_dir, metrics, tags)
     client = MlflowClient()
-    existed = _exists(client, name)
-    aliases_before = _aliases(client, name) if existed else {}
-    version = None
-    try:
-        version = mlflow.register_model(info.model_uri, name, tags={**tags, f"metric.{metric}": str(score)}).version
-        return _set_aliases(client, name, str(version), score, metric, greater_is_better, min_delta)
-    except BaseException as err:
-        _roll_back(client, name, version, aliases_before, existed, err)
-        raise
+    with PromotionLock(client, name):
+        existed = _exists(client, name)
+        aliases_before = _aliases(client, name) if existed else {}
+        version = None
+        try:
+            version_tags = {**tags, **{f"metric.{k}": str(float(v)) for k, v in metrics.items()}}
+            version = str(mlflow.register_model(info.model_uri, name, tags=version_tags).version)
+            result = _apply_gate(client, name, version, metrics, policy)
+            if stage_sync is not None:
+                stage_sync("production" if result.promoted else "staging", version_tags)
+            return result
+        except BaseException as err:
+            _roll_back(client, name, version, aliases_before, existed, err)
+            raise
 
 
 def decide(score: float, champion_score: float | None, greater_is_better: bool, min_delta: float,
            metric: str) -> tuple[bool, str]:
-    """Whether a challenger with `score` replaces the champion, and one sentence saying why."""
+    """Whether a challenger with `score` beats the champion on the ranking metric, and one sentence saying why."""
     if champion_score is None:
         return True, f"there is no champion yet: promoted with {metric} = {score:.4f}"
     margin = score - champion_score if greater_is_better else champion_score - score
@@ -84,6 +183,175 @@ def decide(score: float, champion_score: float | None, greater_is_better: bool, 
     direction = "higher" if greater_is_better else "lower"
     return promoted, (f"{metric} {ours} {verdict} the champion's {theirs} by more than {min_delta} "
                       f"({direction} is better)")
+
+
+def gate(metrics: dict[str, float], champion: dict[str, float] | None, policy: Policy) -> Decision:
+    """Promote, hold or refuse a challenger with `metrics` against a champion with `champion` (None: no champion)."""
+    refusals = []
+    for name, bar in sorted(policy.thresholds.items()):
+        value = metrics.get(name)
+        higher = policy.higher(name)
+        if value is None or not math.isfinite(value):
+            refusals.append(f"threshold metric {name} was not measured")
+        elif (value < bar) if higher else (value > bar):
+            refusals.append(f"{name} {value:.4f} misses the threshold {'>=' if higher else '<='} {bar}")
+    if champion is not None:
+        for name in policy.must_not_regress:
+            ours, theirs = metrics.get(name), champion.get(name)
+            if ours is None:
+                refusals.append(f"must-not-regress metric {name} was not measured")
+            elif theirs is not None:
+                worse_by = (theirs - ours) if policy.higher(name) else (ours - theirs)
+                if worse_by > policy.regression_tolerance:
+                    a, b = _distinct(ours, theirs)
+                    refusals.append(f"{name} regresses: {a} vs the champion's {b} "
+                                    f"(tolerance {policy.regression_tolerance})")
+    if refusals:
+        return Decision("refuse", tuple(refusals))
+    score = metrics[policy.metric]
+    champion_score = None if champion is None else champion.get(policy.metric)
+    if champion is not None and champion_score is None:
+        return Decision("promote", (f"the champion has no recorded {policy.metric}: replaced with "
+                                    f"{policy.metric} = {score:.4f}",))
+    promoted, reason = decide(score, champion_score, policy.higher(policy.metric), policy.min_delta, policy.metric)
+    return Decision("promote" if promoted else "hold", (reason,))
+
+
+class PromotionLock:
+    """A registry-wide mutex for alias changes: a registered model named `<name>.promotion-lock`.
+
+    MLflow has no compare-and-set for aliases, but creating a registered
+    model that already exists fails atomically in every store (a unique name
+    in the database), on a remote server as on a local file. The holder
+    deletes it when done, and only if it is still its own; a lock created
+    more than `stale_after_s` ago (a crashed holder) is broken. Age comes from
+    the store's own creation timestamp, written in the same row as the name.
+    """
+
+    def __init__(self, client: MlflowClient, name: str, timeout_s: float = 120.0, stale_after_s: float = 300.0):
+        self.client, self.lock_name = client, name + LOCK_SUFFIX
+        self.timeout_s, self.stale_after_s = timeout_s, stale_after_s
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+    def __enter__(self) -> PromotionLock:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                self.client.create_registered_model(
+                    self.lock_name, tags={"owner": self.token},
+                    description="Held while FastDistill moves aliases; deleted when done. Safe to delete if stale.")
+                return self
+            except MlflowException as err:
+                busy = "database is locked" in str(err)  # SQLite under concurrent writers: try again
+                if not busy and err.error_code not in ("RESOURCE_ALREADY_EXISTS", "TEMPORARILY_UNAVAILABLE"):
+                    raise
+            self._break_if_stale()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"registered model '{self.lock_name}' is held by another promotion for over "
+                                   f"{self.timeout_s:.0f} s; delete it if no promotion is running")
+            time.sleep(random.uniform(0.05, 0.25))  # jitter: racing waiters do not retry in lockstep
+
+    def _break_if_stale(self) -> None:
+        try:
+            held = self.client.get_registered_model(self.lock_name)
+        except MlflowException:
+            return
+        created = (held.creation_timestamp or 0) / 1000.0
+        if created and time.time() - created > self.stale_after_s:
+            log.warning("breaking stale promotion lock %s held by %s", self.lock_name, held.tags.get("owner"))
+            try:
+                self.client.delete_registered_model(self.lock_name)
+            except MlflowException:
+                pass
+
+    def __exit__(self, *exc) -> None:
+        try:
+            owner = self.client.get_registered_model(self.lock_name).tags.get("owner")
+            if owner == self.token:
+                self.client.delete_registered_model(self.lock_name)
+            else:
+                log.warning("promotion lock %s was broken while held (now held by %s)", self.lock_name, owner)
+        except MlflowException as err:
+            log.warning("could not release promotion lock %s: %s", self.lock_name, err)
+
+
+def promote(name: str, version: str, *, reason: str, user: str | None = None,
+            stage_sync: StageSync | None = None, client: MlflowClient | None = None) -> Registration:
+    """Make `version` the champion by hand, recording who and why as version tags.
+
+    Idempotent: promoting the current champion changes nothing. The old
+    champion gets `previous-champion`.
+    """
+    if not reason.strip():
+        raise ValueError("a manual promotion needs a reason (--reason TEXT)")
+    check_reachable()
+    client = client or MlflowClient()
+    version = str(version)
+    try:
+        target = client.get_model_version(name, version)
+    except MlflowException:
+        versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
+        raise ValueError(f"{name} has no version {version}; versions: {versions or 'none'}") from None
+    with PromotionLock(client, name):
+        champion = _champion(client, name)
+        if champion is not None and str(champion.version) == version:
+            return Registration(name, version, _aliases_of(client, name, version), True,
+                                f"v{version} is already the champion: nothing changed", f"models:/{name}/{version}",
+                                "unchanged", _aliases(client, name).get(PREVIOUS))
+        before, tags_before = _aliases(client, name), dict(target.tags)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        record = {"promotion.decision": "manual", "promotion.reason": reason,
+                  "promotion.by": user or getpass.getuser(), "promotion.at": stamp}
+        try:
+            if champion is not None:
+                client.set_registered_model_alias(name, PREVIOUS, champion.version)
+            client.set_registered_model_alias(name, CHAMPION, version)
+            for key, value in record.items():
+                client.set_model_version_tag(name, version, key, value)
+            if stage_sync is not None:
+                stage_sync("production", tags_before)
+        except BaseException as err:
+            _restore_tags(client, name, version, tags_before, record)
+            _roll_back(client, name, None, before, True, err)
+            raise
+    previous = None if champion is None else str(champion.version)
+    log.info("promoted %s v%s by hand (previous champion: %s): %s", name, version, previous, reason)
+    return Registration(name, version, _aliases_of(client, name, version), True, reason, f"models:/{name}/{version}",
+                        "manual", previous)
+
+
+def _restore_tags(client: MlflowClient, name: str, version: str, before: dict[str, str], written: dict) -> None:
+    for key in written:
+        try:
+            if key in before:
+                client.set_model_version_tag(name, version, key, before[key])
+            else:
+                client.delete_model_version_tag(name, version, key)
+        except MlflowException as err:
+            log.warning("could not restore tag %s of %s v%s: %s", key, name, version, err)
+
+
+def _champion(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _aliases_of(client: MlflowClient, name: str, version: str) -> list[str]:
+    return sorted(alias for alias, v in _aliases(client, name).items() if v == version)
+
+
+def version_metrics(client: MlflowClient, version) -> dict[str, float]:
+    """A version's `metric.*` tags; its source run's metrics fill in what the tags lack."""
+    metrics = {k.removeprefix("metric."): float(v) for k, v in version.tags.items() if k.startswith("metric.")}
+    if version.run_id:
+        try:
+            run_metrics = client.get_run(version.run_id).data.metrics
+        except MlflowException:  # source run deleted
+            run_metrics = {}
+        metrics = {**run_metrics, **metrics}
+    return metrics
 
 
 def _score(metrics: dict[str, float], metric: str) -> float:
@@ -146,40 +414,25 @@ def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
 
 
-def _champion_score(client: MlflowClient, champion, metric: str) -> float | None:
-    """The champion's score: its version tag, else its source run's metric, else None."""
-    tagged = champion.tags.get(f"metric.{metric}")
-    if tagged is not None:
-        return float(tagged)
-    if champion.run_id:
-        try:
-            return client.get_run(champion.run_id).data.metrics.get(metric)
-        except MlflowException:  # source run deleted
-            return None
-    return None
-
-
-def _set_aliases(client: MlflowClient, name: str, version: str, score: float, metric: str,
-                 greater_is_better: bool, min_delta: float) -> Registration:
-    try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        champion = None
-    champion_score = _champion_score(client, champion, metric) if champion is not None else None
-    if champion is not None and champion_score is None:
-        promoted, reason = True, (f"champion v{champion.version} has no recorded {metric}: "
-                                  f"replaced by v{version} with {metric} = {score:.4f}")
-    else:
-        promoted, reason = decide(score, champion_score, greater_is_better, min_delta, metric)
+def _apply_gate(client: MlflowClient, name: str, version: str, metrics: dict[str, float],
+                policy: Policy) -> Registration:
+    champion = _champion(client, name)
+    decision = gate(metrics, None if champion is None else version_metrics(client, champion), policy)
+    client.set_model_version_tag(name, version, "promotion.decision", decision.action)
+    client.set_model_version_tag(name, version, "promotion.reason", decision.reason[:5000])
     client.set_registered_model_alias(name, CHALLENGER, version)
     aliases = [CHALLENGER]
+    promoted = decision.action == "promote"
+    previous = None
     if promoted:
         if champion is not None:
-            client.set_registered_model_alias(name, PREVIOUS, champion.version)
+            previous = str(champion.version)
+            client.set_registered_model_alias(name, PREVIOUS, previous)
         client.set_registered_model_alias(name, CHAMPION, version)
         aliases.append(CHAMPION)
-    log.info("registered %s v%s (%s): %s", name, version, ", ".join(aliases), reason)
-    return Registration(name, version, aliases, promoted, reason, f"models:/{name}/{version}")
+    log.info("registered %s v%s (%s), %s: %s", name, version, ", ".join(aliases), decision.action, decision.reason)
+    return Registration(name, version, aliases, promoted, decision.reason, f"models:/{name}/{version}",
+                        decision.action, previous)
 
 
 def _roll_back(client: MlflowClient, name: str, version, aliases_before: dict[str, str], existed: bool,

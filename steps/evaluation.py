@@ -6,7 +6,9 @@ from zenml import log_metadata, step
 from fastdistill import evaluation
 from fastdistill.artifacts import ModelDirectory
 from fastdistill.config import EvaluationConfig, TeacherConfig
+from fastdistill.metric_catalog import grouped
 from fastdistill.models import resolve_model
+from fastdistill.report import DETAILS_ARTIFACT
 from fastdistill.teacher import HFBackend
 from fastdistill.topk import TeacherOutputs
 
@@ -18,11 +20,16 @@ def evaluate(
     evaluation_config: EvaluationConfig,
     teacher_config: TeacherConfig,
 ) -> tuple[Annotated[dict, "eval_metrics"], Annotated[list, "eval_samples"]]:
-    """Score the student on the held-out split against references and the teacher, and time both."""
+    """Score the student on the held-out split: quality, fidelity, calibration, diversity, exposure bias, judge,
+    efficiency and speculative decoding, against the teacher on the same prompts and settings."""
     student = HFBackend(student_model.path)
-    teacher = HFBackend(resolve_model(teacher_config.model))  # same prompts and settings: comparable tokens/s
-    result = evaluation.evaluate_student(student, teacher_outputs, evaluation_config, teacher)
+    teacher_dir = resolve_model(teacher_config.model)
+    teacher = HFBackend(teacher_dir)
+    judge = teacher if evaluation_config.judge_model is None else HFBackend(resolve_model(evaluation_config.judge_model))
+    result = evaluation.evaluate_student(student, teacher_outputs, evaluation_config, teacher, judge,
+                                         student_dir=student_model.path, teacher_dir=teacher_dir)
     mlflow.log_metrics(result.metrics)
     mlflow.log_dict({"samples": result.samples}, "evaluation/samples.json")
-    log_metadata(result.metrics)
+    mlflow.log_dict(result.details, DETAILS_ARTIFACT)
+    log_metadata({group: members for group, members in grouped(result.metrics).items()})
     return result.metrics, result.samples

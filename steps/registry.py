@@ -5,6 +5,7 @@ from zenml import get_step_context, log_metadata, step
 from fastdistill import registry
 from fastdistill.artifacts import ModelDirectory
 from fastdistill.config import DataConfig, RegistryConfig, TeacherConfig, TrainingConfig, fingerprint
+from fastdistill.model_stage import sync_zenml_stage, zenml_tags
 
 
 @step(experiment_tracker=True)
@@ -16,8 +17,10 @@ def register_student(
     teacher_config: TeacherConfig,
     training_config: TrainingConfig,
 ) -> Annotated[dict, "registration"]:
-    """Register the student as `challenger`; promote it to `champion` if it wins on the configured metric."""
-    run = get_step_context().pipeline_run
+    """Register the student as `challenger`; the promotion gate decides whether it becomes `champion`."""
+    context = get_step_context()
+    run = context.pipeline_run
+    model_version = context.model_version  # None when the run's config has no `model:`
     tags = {
         "teacher": teacher_config.model,
         "objective": training_config.objective,
@@ -25,6 +28,7 @@ def register_student(
         "zenml_run_id": str(run.id),
         "zenml_run_name": run.name,
         "config_sha256": fingerprint(data_config, teacher_config, training_config),
+        **zenml_tags(model_version),
     }
     result = registry.register_student(
         student_model.path,
@@ -34,8 +38,13 @@ def register_student(
         metric=registry_config.metric,
         greater_is_better=registry_config.greater_is_better,
         min_delta=registry_config.min_delta,
+        thresholds=registry_config.thresholds,
+        must_not_regress=registry_config.must_not_regress,
+        regression_tolerance=registry_config.regression_tolerance,
+        stage_sync=sync_zenml_stage if model_version is not None else None,
     )
     summary = {"name": result.name, "version": result.version, "aliases": result.aliases,
-               "promoted": result.promoted, "reason": result.reason, "model_uri": result.model_uri}
-    log_metadata({k: v for k, v in summary.items() if k != "aliases"})
+               "promoted": result.promoted, "decision": result.decision, "reason": result.reason,
+               "model_uri": result.model_uri, "previous_champion": result.previous_champion}
+    log_metadata({k: v for k, v in summary.items() if k != "aliases" and v is not None})
     return summary

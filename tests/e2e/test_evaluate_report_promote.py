@@ -1,0 +1,189 @@
+"""End to end: a tiny distill run, then `run.py evaluate`, `run.py report` and `run.py promote` on it.
+
+Real ZenML (its own config dir), real MLflow (SQLite store) and tiny
+in-process models, in a fresh copy of the project. The report is also opened
+in headless Chromium (Debian's `chromium` package) to check that every
+figure is decoded; that test is skipped, saying why, where Chromium is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PROJECT_FILES = ["run.py", "fastdistill", "steps", "pipelines", "materializers", "configs", "data"]
+GROUPS = ("quality", "fidelity", "calibration", "diversity", "exposure_bias", "judge", "efficiency", "speculative")
+
+pytestmark = pytest.mark.e2e
+
+
+def _run(project: Path, env: dict, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *args], cwd=project, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, model_cache_dir):
+    dest = tmp_path_factory.mktemp("project")
+    for name in PROJECT_FILES:
+        src = ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(src, dest / name)
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(dest / ".zenml-global"), "FASTDISTILL_CACHE": str(model_cache_dir),
+           "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    config = (dest / "configs" / "tiny.yaml").read_text()
+    (dest / "configs" / "gated.yaml").write_text(config.replace(
+        "    metric: rougeL_vs_teacher\n",
+        "    metric: rougeL_vs_teacher\n    thresholds: {top1_agreement: 0.0}\n    must_not_regress: [ece]\n"
+        "    regression_tolerance: 1.0\n"))
+    out = _run(dest, env, "run.py", "distill", "--config", "configs/gated.yaml", "--report-dir", "reports")
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-6000:]
+    (dest / "prompts.jsonl").write_text(
+        '{"prompt": "What is 2 + 3?", "reference": "5"}\n'
+        '{"prompt": "Name a primary color.", "reference": "Red"}\n'
+        '{"prompt": "Write one sentence about rain."}\n')
+    return dest, env, out
+
+
+def _uri(project: Path) -> str:
+    return f"sqlite:///{project / '.fastdistill' / 'mlflow' / 'mlflow.db'}"
+
+
+def test_registered_version_carries_lineage_tags_and_zenml_stage(project):
+    from mlflow.tracking import MlflowClient
+
+    dest, env, out = project
+    version = MlflowClient(_uri(dest)).get_model_version_by_alias("fastdistill-student", "champion")
+    tags = version.tags
+    assert tags["teacher"] == "tiny:teacher" and tags["objective"] == "fkl"
+    assert re.fullmatch(r"[0-9a-f]{64}", tags["data_sha256"]) and re.fullmatch(r"[0-9a-f]{64}", tags["config_sha256"])
+    assert tags["zenml_run_id"] and tags["zenml_model"] == "fastdistill-student"
+    assert tags["promotion.decision"] == "promote" and "no champion yet" in tags["promotion.reason"]
+    assert float(tags["metric.top1_agreement"]) >= 0.0 and "metric.spec_acceptance_rate" in tags
+    script = ("from uuid import UUID\nfrom zenml.client import Client\n"
+              f"v = Client().get_model_version('fastdistill-student', UUID('{tags['zenml_model_version_id']}'))\n"
+              "print(v.stage)\n")
+    stage = _run(dest, env, "-c", script)
+    assert stage.returncode == 0, stage.stderr[-3000:]
+    assert stage.stdout.strip().splitlines()[-1].endswith("production")
+
+
+def test_evaluate_the_champion_on_a_jsonl_file_writes_every_metric_group(project):
+    dest, env, _ = project
+    out = _run(dest, env, "run.py", "evaluate", "--model", "models:/fastdistill-student@champion", "--data",
+               "prompts.jsonl", "--output", "metrics.json", "--config", "configs/tiny.yaml")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    doc = json.loads((dest / "metrics.json").read_text())
+    assert doc["teacher"] == "tiny:teacher"  # read from the registered version's tag
+    assert set(GROUPS) <= set(doc["groups"])
+    m = doc["metrics"]
+    assert m["eval_examples"] == 3.0 and m["judge_pairs"] == 3.0
+    assert 0.0 <= m["rougeL_vs_reference"] <= 1.0 and m["numeric_match"] in (0.0, 1.0)  # one numeric reference
+    assert m["teacher_forced_kl"] >= 0.0 and m["teacher_forced_reverse_kl"] >= -1e-6 and 0 <= m["ece"] <= 1
+    assert m["student_params"] < m["teacher_params"] and m["param_ratio"] < 1.0
+    assert m["student_disk_mb"] < m["teacher_disk_mb"]
+    assert 0.0 <= m["spec_acceptance_rate"] <= 1.0 and m["spec_outputs_match"] == 1.0
+    assert 0.0 <= m["judge_win_rate"] <= 1.0  # each of 3 pairs scores 0, 0.5 or 1: the mean is k/6
+    assert m["judge_win_rate"] * 6 == pytest.approx(round(m["judge_win_rate"] * 6))
+    assert doc["exposure_bias"] and {"teacher_forced", "free_running"} <= set(doc["exposure_bias"][0])
+    assert len(doc["judge"]) == 3 and len(doc["samples"]) == 3
+
+
+def test_evaluate_refuses_a_bad_file_and_writes_nothing(project):
+    dest, env, _ = project
+    (dest / "bad.jsonl").write_text('{"prompt": "ok"}\n{"reference": "no prompt"}\n')
+    out = _run(dest, env, "run.py", "evaluate", "--model", "models:/fastdistill-student@champion", "--data",
+               "bad.jsonl", "--output", "bad.json", "--config", "configs/tiny.yaml")
+    assert out.returncode == 2
+    assert 'bad.jsonl:2: needs a non-empty string field "prompt"' in " ".join(out.stdout.split())
+    assert not (dest / "bad.json").exists()
+
+
+def _report_path(dest: Path, env: dict) -> tuple[str, Path]:
+    name = _run(dest, env, "-c", "from zenml.client import Client\n"
+                "print(Client().get_pipeline('distill').last_successful_run.name)")
+    assert name.returncode == 0, name.stderr[-2000:]
+    run = name.stdout.strip().splitlines()[-1]
+    return run, dest / "regenerated" / f"{run}.html"
+
+
+def test_report_regenerates_with_figures_and_is_logged_to_mlflow(project):
+    from mlflow.tracking import MlflowClient
+
+    dest, env, first = project
+    run, path = _report_path(dest, env)
+    out = _run(dest, env, "run.py", "report", run, "--report-dir", "regenerated")
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
+    page = path.read_text()
+    figures = set(re.findall(r'data-figure="(\w+)" src="data:image/png;base64,', page))
+    assert {"training", "efficiency", "exposure_bias"} <= figures
+    assert "no sweep results: a single training run" in page  # no sweep_results artifact in this pipeline
+    assert "spec_acceptance_rate" in page and "judge_win_rate" in page
+    assert page == (dest / "reports" / f"{run}.html").read_text()  # the same report the run wrote
+    client = MlflowClient(_uri(dest))
+    mlflow_run = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                    f"tags.mlflow.runName = '{run}'")[0]
+    assert [a.path for a in client.list_artifacts(mlflow_run.info.run_id, "report")] == ["report/report.html"]
+
+
+def test_report_renders_in_headless_chromium(project, tmp_path):
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the report's figures "
+                    "are then checked only in the HTML, by the test above")
+    dest, env, _ = project
+    run, _ = _report_path(dest, env)
+    page = dest / "reports" / f"{run}.html"
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+                          page.as_uri()], capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-3000:]
+    body = re.search(r'<body[^>]*data-figures="(\d+)"[^>]*data-figures-rendered="(\d+)"', out.stdout)
+    assert body, out.stdout[:2000]
+    total, rendered = int(body[1]), int(body[2])
+    assert total >= 3 and rendered == total  # every embedded PNG decoded to a real image
+    assert out.stdout.count('data-rendered="yes"') == total
+
+
+def test_report_step_is_a_zenml_html_visualization(project):
+    dest, env, _ = project
+    script = dest / "report_pipeline.py"  # a file: ZenML resolves step sources from the main module's path
+    script.write_text(
+        "from zenml import pipeline\nfrom zenml.client import Client\nfrom steps import build_report\n"
+        "c = Client()\nlast = c.get_pipeline('distill').last_successful_run\n"
+        "metrics = last.steps['evaluate'].outputs['eval_metrics'][0]\n"
+        "samples = last.steps['evaluate'].outputs['eval_samples'][0]\n"
+        "trials = [{'trial': 'fkl', 'params': {'objective': 'fkl'}, 'metrics': {'rougeL_vs_teacher': 0.2},"
+        " 'history': [{'step': 1, 'loss': 3.0, 'ce_loss': 2.0, 'kd_loss': 4.0}, {'step': 2, 'loss': 2.5,"
+        " 'ce_loss': 1.8, 'kd_loss': 3.2}], 'mlflow_run_id': '', 'best': True}]\n"
+        "@pipeline(enable_cache=False)\ndef report_only():\n    build_report(metrics, samples, sweep_results=trials)\n"
+        "run = report_only()\nart = c.get_pipeline_run(run.id).steps['build_report'].outputs['run_report'][0]\n"
+        "print([v.type for v in art.visualizations], 'data-figure=\"sweep\"' in art.load())\n")
+    out = _run(dest, env, str(script))
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
+    assert out.stdout.strip().splitlines()[-1] == "[<VisualizationType.HTML: 'html'>] True"
+
+
+def test_manual_promotion_is_recorded_and_idempotent(project):
+    from mlflow.tracking import MlflowClient
+
+    dest, env, _ = project
+    out = _run(dest, env, "run.py", "promote", "1", "--reason", "checked by hand")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "v1 is already the champion: nothing changed" in " ".join(out.stdout.split())
+    missing = _run(dest, env, "run.py", "promote", "7", "--reason", "typo")
+    assert missing.returncode == 2 and "fastdistill-student has no version 7" in " ".join(missing.stdout.split())
+    client = MlflowClient(_uri(dest))
+    assert {a: str(v) for a, v in client.get_registered_model("fastdistill-student").aliases.items()} == {
+        "challenger": "1", "champion": "1"}

@@ -1,0 +1,171 @@
+"""Promotion against a real MLflow tracking server, started here on a free port with a SQLite store.
+
+Covers what only a server shows: two promotions racing through HTTP are
+serialised by the promotion lock (exactly one champion, and each
+`previous-champion` is the version that was really replaced), manual
+promotion records who/why and is idempotent, and an unreachable server fails
+fast with a clear message while the registry (read from its database
+directly) is left unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import mlflow
+import pytest
+import requests
+from mlflow.tracking import MlflowClient
+
+from fastdistill import registry
+
+NAME = "race-student"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("mlflow-server")
+    db_uri = f"sqlite:///{tmp / 'mlflow.db'}"
+    MlflowClient(db_uri).search_experiments()  # creates the schema here, so the server starts faster
+    port = _free_port()
+    # No job runner: the registry needs none, and it starts three more Python processes.
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", db_uri, "--artifacts-destination",
+         str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "w"), env=env, start_new_session=True)
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(uri + "/health", timeout=2).ok:
+                break
+        except requests.RequestException:
+            time.sleep(0.5)
+        assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
+    else:
+        proc.kill()
+        pytest.fail("the MLflow server did not answer /health within 240 s")
+    yield {"uri": uri, "db_uri": db_uri, "proc": proc, "stop": lambda: _stop(proc)}
+    _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the server and the workers it started (its own process group, so nothing else is touched)."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
+def _versions(client: MlflowClient, n: int) -> list[str]:
+    client.create_registered_model(NAME)
+    return [str(client.create_model_version(NAME, source=f"s3://fastdistill-test/models/v{i}").version) for i in range(n)]
+
+
+def _aliases(client: MlflowClient) -> dict[str, str]:
+    return {a: str(v) for a, v in client.get_registered_model(NAME).aliases.items()}
+
+
+def test_manual_promotion_records_who_and_why_and_is_idempotent(server):
+    client = MlflowClient(server["uri"])
+    mlflow.set_tracking_uri(server["uri"])
+    try:
+        v1, v2, v3 = _versions(client, 3)
+        synced = []
+        first = registry.promote(NAME, v1, reason="first champion", user="alice", client=client,
+                                 stage_sync=lambda stage, tags: synced.append((stage, tags.get("zenml_model"))))
+        assert (first.decision, first.previous_champion, first.aliases) == ("manual", None, ["champion"])
+        second = registry.promote(NAME, v2, reason="better on the new eval set", user="bob", client=client)
+        assert second.previous_champion == v1
+        assert _aliases(client) == {"champion": v2, "previous-champion": v1}
+        tags = client.get_model_version(NAME, v2).tags
+        assert (tags["promotion.by"], tags["promotion.reason"], tags["promotion.decision"]) == (
+            "bob", "better on the new eval set", "manual")
+        again = registry.promote(NAME, v2, reason="again", user="carol", client=client)
+        assert again.decision == "unchanged" and "already the champion" in again.reason
+        assert _aliases(client) == {"champion": v2, "previous-champion": v1}  # nothing moved
+        assert client.get_model_version(NAME, v2).tags["promotion.by"] == "bob"  # nor was it re-stamped
+        assert synced == [("production", None)]
+        with pytest.raises(ValueError, match=f"{NAME} has no version 99; versions: \\['1', '2', '3'\\]"):
+            registry.promote(NAME, "99", reason="typo", client=client)
+        assert v3 == "3"
+    finally:
+        mlflow.set_tracking_uri(None)
+        client.delete_registered_model(NAME)
+
+
+def test_two_racing_promotions_leave_one_champion_and_a_consistent_lineage(server):
+    client = MlflowClient(server["uri"])
+    mlflow.set_tracking_uri(server["uri"])
+    try:
+        v1, v2, v3 = _versions(client, 3)
+        for round_ in range(3):
+            registry.promote(NAME, v1, reason="reset", client=client)
+            barrier, results, errors = threading.Barrier(2), {}, []
+
+            def contender(version: str) -> None:
+                own = MlflowClient(server["uri"])  # one HTTP client per contender, as two processes would have
+                barrier.wait()
+                try:
+                    results[version] = registry.promote(NAME, version, reason=f"race {round_}", client=own)
+                except Exception as err:  # surfaced below with the round number
+                    errors.append(err)
+
+            threads = [threading.Thread(target=contender, args=(v,)) for v in (v2, v3)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(120)
+            assert not errors, f"round {round_}: {errors}"
+            aliases = _aliases(client)
+            winner, loser = aliases["champion"], ({v2, v3} - {aliases["champion"]}).pop()
+            # serialised: the loser replaced v1, the winner replaced the loser
+            assert results[loser].previous_champion == v1, f"round {round_}: {results}"
+            assert results[winner].previous_champion == loser, f"round {round_}: {results}"
+            assert aliases["previous-champion"] == loser
+            champions = [v for v in (v1, v2, v3) if "champion" in client.get_model_version(NAME, v).aliases]
+            assert champions == [winner]
+        assert [m.name for m in client.search_registered_models()] == [NAME]  # the lock is gone
+    finally:
+        mlflow.set_tracking_uri(None)
+        client.delete_registered_model(NAME)
+
+
+def test_unreachable_server_fails_fast_and_leaves_the_registry_unchanged(server, tmp_path):
+    client = MlflowClient(server["uri"])
+    v1, v2 = _versions(client, 2)
+    registry.promote(NAME, v1, reason="before the outage", client=client)
+    store = MlflowClient(server["db_uri"])  # the registry's database itself, readable without the server
+    before = (_aliases(store), sorted(str(v.version) for v in store.search_model_versions(f"name='{NAME}'")))
+    server["stop"]()
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "config.json").write_text("{}")
+    mlflow.set_tracking_uri(server["uri"])
+    try:
+        with pytest.raises(registry.RegistryUnreachable, match=f"MLflow at {server['uri']} is unreachable"):
+            registry.register_student(model_dir, name=NAME, metrics={"rougeL_vs_teacher": 0.9}, tags={},
+                                      metric="rougeL_vs_teacher")
+        with pytest.raises(registry.RegistryUnreachable, match="Nothing was registered"):
+            registry.promote(NAME, v2, reason="during the outage")
+    finally:
+        mlflow.set_tracking_uri(None)
+    after = (_aliases(store), sorted(str(v.version) for v in store.search_model_versions(f"name='{NAME}'")))
+    assert after == before == ({"champion": v1}, [v1, v2])

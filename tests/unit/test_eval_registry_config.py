@@ -1,0 +1,32 @@
+"""EvaluationConfig and RegistryConfig: defaults, and errors that name the field and the fix."""
+
+import pytest
+
+from fastdistill.config import ConfigError, EvaluationConfig, RegistryConfig, validate_parameters
+
+
+def test_defaults_keep_the_expensive_metrics_small():
+    config = EvaluationConfig()
+    assert (config.judge_model, config.judge_pairs, config.efficiency_prompts, config.speculative) == (None, 8, 3, True)
+    registry = RegistryConfig()
+    assert (registry.metric, registry.greater_is_better, registry.thresholds, registry.must_not_regress) == (
+        "rougeL_vs_teacher", None, {}, [])
+
+
+def test_gate_metrics_must_be_metrics_the_evaluation_reports():
+    with pytest.raises(ConfigError) as err:
+        validate_parameters({"registry": {"metric": "bleu", "thresholds": {"rougeL": 0.2},
+                                          "must_not_regress": ["top1_agreement", "acc"]}}, "x.yaml")
+    text = str(err.value)
+    assert "registry.metric = 'bleu' is not allowed: 'rougeL_vs_reference', 'rougeL_vs_teacher'," in text
+    assert "registry.thresholds.rougeL.[key] = 'rougeL' is not allowed" in text
+    assert "registry.must_not_regress.1 = 'acc' is not allowed" in text
+    assert "top1_agreement' is not" not in text  # the valid entry is not reported
+
+
+def test_judge_model_is_a_model_spec_and_unknown_keys_are_refused():
+    assert EvaluationConfig(judge_model="tiny:judge").judge_model == "tiny:judge"
+    with pytest.raises(ConfigError) as err:
+        validate_parameters({"evaluation": {"judge_model": "packaged:gpt5", "judge_pair": 3}}, "x.yaml")
+    assert "evaluation.judge_model: 'packaged:gpt5' is not a packaged model" in str(err.value)
+    assert "evaluation.judge_pair: unknown key" in str(err.value)
