@@ -137,8 +137,10 @@ def _parameter_names(pipeline) -> set[str]:
 @click.option("--no-cache", is_flag=True, help="Re-run every step instead of reusing cached outputs.")
 @click.option("--dry-run", is_flag=True, help="Validate the config (and print the Kubernetes placement), then exit.")
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=ROOT / "reports", show_default=True,
+              help="Where each generation's HTML report (with the chain's plot) is written.")
 def born_again_command(config_path: Path, generations: int | None, no_cache: bool, dry_run: bool,
-                       tracking_uri: str | None) -> None:
+                       tracking_uri: str | None, report_dir: Path = ROOT / "reports") -> None:
     """Run a Born-Again chain's generations one after another.
 
     Generation k learns from the chain's champion (generation 1: the
@@ -165,7 +167,9 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
             console.print(f"chain [bold]{chain.chain_id}[/]: {plan.reason}")
             break
         console.print(f"chain [bold]{chain.chain_id}[/]: generation {plan.generation} learns from {plan.teacher}")
-        _run_pipeline(born_again_pipeline, config_path, document, params, no_cache)
+        run = _run_pipeline(born_again_pipeline, config_path, document, params, no_cache)
+        report = _write_report(_collect_summary(run, local.tracking_uri), report_dir)
+        console.print(f"generation {plan.generation} report: {report}")
     _print_chain(_chain(local.tracking_uri, name, chain), chain, name)
 
 

@@ -53,6 +53,7 @@ class Generation:
     score: float | None
     zenml_run_id: str
     aliases: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,30 @@ def read_chain(client: MlflowClient, model_name: str, chain: BornAgainConfig) ->
         found.append(Generation(int(v.tags["generation"]), str(v.version), v.tags.get("teacher", ""),
                                 v.tags.get("teacher_version", ""), v.tags.get("chain.improved") == "true",
                                 float(score) if score is not None else None, v.tags.get("zenml_run_id", ""),
-                                sorted(aliases.get(str(v.version), []))))
+                                sorted(aliases.get(str(v.version), [])), _metric_tags(v.tags)))
     return sorted(found, key=lambda g: g.generation)
+
+
+def _metric_tags(tags: dict[str, str]) -> dict[str, float]:
+    found = {}
+    for key, value in tags.items():
+        if key.startswith("metric."):
+            try:
+                found[key.removeprefix("metric.")] = float(value)
+            except ValueError:
+                continue
+    return found
+
+
+def report_rows(generations: list[Generation], chain: BornAgainConfig) -> list[dict]:
+    """The chain for the HTML report: each generation's metrics, and the original teacher as a reference line.
+
+    The original teacher's score on a metric is generation 1's `teacher_<metric>` (its teacher was the original).
+    """
+    first = generations[0].metrics if generations else {}
+    reference = {m.removeprefix("teacher_"): v for m, v in first.items() if m.startswith("teacher_")}
+    return [{"generation": g.generation, "version": g.version, "teacher": g.teacher, "improved": g.improved,
+             "metrics": g.metrics, "original_teacher": reference, "chain_metric": chain.metric} for g in generations]
 
 
 def plan_next(generations: list[Generation], chain: BornAgainConfig, model_name: str, original_teacher: str) -> Plan | Finished:

@@ -200,8 +200,12 @@ def born_again_figure(generations: list[dict] | None) -> str:
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 3.2), squeeze=False)
     gens = [g.get("generation", i) for i, g in enumerate(ordered)]
+    reference = ordered[0].get("original_teacher") or {}
     for ax, metric in zip(axes[0], metrics):
-        ax.plot(gens, [g.get("metrics", {}).get(metric, float("nan")) for g in ordered], marker="o")
+        ax.plot(gens, [g.get("metrics", {}).get(metric, float("nan")) for g in ordered], marker="o", label="generation")
+        if metric in reference:  # the chain's starting point: the original teacher's own score
+            ax.axhline(reference[metric], color="grey", linestyle="--", label="original teacher")
+            ax.legend(fontsize=7)
         ax.set_xticks(gens)
         ax.set_xlabel("generation")
         ax.set_title(metric, fontsize=9)

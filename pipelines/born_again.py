@@ -12,8 +12,8 @@ from fastdistill.config import (
     TrainingConfig,
 )
 from fastdistill.quality import GateConfig
-from steps import evaluate, load_seeds, quality_gate, synthesize, teacher_inference, train_student
-from steps.born_again import plan_generation, register_generation, score_against_original
+from steps import build_report, evaluate, load_seeds, quality_gate, synthesize, teacher_inference, train_student
+from steps.born_again import plan_generation, register_generation, score_against_original, summarize_chain
 
 
 @pipeline
@@ -42,6 +42,8 @@ def born_again(
     outputs = teacher_inference(gated, generation_teacher, id="teacher_inference")
     original_outputs = teacher_inference(gated, teacher, id="original_teacher_inference")
     model, _result = train_student(outputs, teacher, student, training, sweep, "generation", id="train_student")
-    metrics, _samples = evaluate(model, outputs, evaluation, generation_teacher, id="evaluate")
+    metrics, samples = evaluate(model, outputs, evaluation, generation_teacher, id="evaluate")
     original_metrics = score_against_original(model, original_outputs, sweep)
-    register_generation(model, metrics, original_metrics, plan, registry, born_again, data, training)
+    registration = register_generation(model, metrics, original_metrics, plan, registry, born_again, data, training)
+    chain = summarize_chain(registration, registry, born_again)
+    build_report(metrics, samples, registration, born_again=chain)

@@ -13,6 +13,7 @@ from fastdistill.config import (
 from fastdistill.quality import GateConfig
 from fastdistill.sweep import expand_trials
 from steps import (
+    build_report,
     evaluate,
     load_seeds,
     quality_gate,
@@ -36,7 +37,7 @@ def distill(
     evaluation: EvaluationConfig,
     registry: RegistryConfig,
 ) -> None:
-    """seeds -> synthesize -> quality gate -> teacher inference -> training sweep -> evaluate the best -> register.
+    """seeds -> synthesize -> quality gate -> teacher inference -> training sweep -> evaluate the best -> register -> report.
 
     Every trial of the sweep trains from the same teacher outputs (offline objectives never re-run the teacher).
     """
@@ -49,6 +50,7 @@ def distill(
         model, result = train_student(outputs, teacher, trial.student, trial.training, sweep, trial.name, id=trial.step_id)
         models.append(model)
         results.append(result)
-    best, _sweep_results, best_training = select_best(models, results, sweep)
-    metrics, _samples = evaluate(best, outputs, evaluation, teacher)
-    register_student(best, metrics, registry, data, teacher, best_training)
+    best, sweep_results, best_training = select_best(models, results, sweep)
+    metrics, samples = evaluate(best, outputs, evaluation, teacher)
+    registration = register_student(best, metrics, registry, data, teacher, best_training)
+    build_report(metrics, samples, registration, sweep_results=sweep_results)

@@ -72,3 +72,14 @@ def register_generation(
                "improved": improved, "improvement": why}
     log_metadata({k: v for k, v in summary.items() if k != "aliases"})
     return summary
+
+
+@step(experiment_tracker=True, enable_cache=False)  # the tracker gives it the registry's tracking URI
+def summarize_chain(
+    registration: dict, registry_config: RegistryConfig, chain_config: born_again.BornAgainConfig
+) -> Annotated[list, "born_again"]:
+    """Every generation of the chain so far (after this run's registration), for the report."""
+    name = born_again.chain_model_name(registry_config.model_name, chain_config)
+    generations = born_again.read_chain(MlflowClient(), name, chain_config)
+    log_metadata({"generations": len(generations), "latest_version": registration.get("version")})
+    return born_again.report_rows(generations, chain_config)

@@ -98,3 +98,11 @@ def test_chain_show_and_local_schedule_refusal(chain_run):
     refused = _run(project, env, "schedule", "--config", CONFIG, "--cron", "0 3 * * 0")
     assert refused.returncode == 2
     assert "cannot run schedules" in refused.stdout and "born-again --config" in refused.stdout
+
+
+def test_each_generation_writes_a_report_with_the_chain_plot(chain_run):
+    project, _, _, _, _, resumed = chain_run
+    reports = sorted((project / "reports").glob("born_again-*.html"), key=lambda p: p.stat().st_mtime)
+    assert len(reports) >= 3 and "generation 3 report:" in resumed.stdout
+    last = reports[-1].read_text()
+    assert 'data-figure="born_again"' in last and "Born-Again generations" in last
