@@ -442,6 +442,15 @@ def _write_resolved_config(config_path: Path, document: dict, params, no_cache: 
     trial_ids = [t.step_id for t in expand_trials(params.sweep, params.training, params.student)]
     if document.get("steps"):
         resolved["steps"] = with_trial_step_settings(document["steps"], trial_ids)
+    if no_cache:
+        resolved["enable_cache"] = False
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    out = ROOT / ".fastdistill" / "runs" / f"{stamp}-{config_path.stem}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(resolved, sort_keys=False))
+    return out
+
+
 @cli.command()
 @click.option("--model", "model_uri", required=True,
               help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/student, or a local model directory.")
@@ -549,16 +558,6 @@ def _write_report(summary, report_dir: Path) -> Path:
     return path
 
 
-def _write_resolved_config(config_path: Path, document: dict, params, no_cache: bool) -> Path:
-    """The YAML ZenML runs: the user's file with `parameters:` replaced by the validated, filled-in values."""
-    resolved = {**document, "parameters": params.model_dump(mode="json")}
-    if no_cache:
-        resolved["enable_cache"] = False
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    out = ROOT / ".fastdistill" / "runs" / f"{stamp}-{config_path.stem}.yaml"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(yaml.safe_dump(resolved, sort_keys=False))
-    return out
 
 
 def _failure_details(pipeline_name: str = "distill") -> str:
