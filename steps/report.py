@@ -22,7 +22,8 @@ def build_report(
     details, history = report.read_mlflow_parts(client, run.info.run_id)
     summary = report.RunSummary(
         get_step_context().pipeline_run.name, "completed", eval_metrics, registration or {}, eval_samples,
-        history, mlflow.get_tracking_uri(), run.info.run_id, sweep_results, born_again, details,
+        loss_history=history, tracking_uri=mlflow.get_tracking_uri(), mlflow_run_id=run.info.run_id,
+        sweep_results=sweep_results, born_again=born_again, details=details,
     )
     page = report.render_html(summary)
     report.log_to_mlflow(client, run.info.run_id, page)
