@@ -57,6 +57,8 @@ def print_summary(summary: RunSummary, report_path: Path | None, console: Consol
         for name, value in members.items():
             table.add_row(group, name, _fmt(value))
     console.print(table)
+    if summary.sweep_results and len(summary.sweep_results) > 1:
+        console.print(sweep_table(summary.sweep_results))
     reg = summary.registration
     if reg:
         console.print(f"registered [bold]{reg['name']}[/] version {reg['version']} aliases {reg['aliases']}"
@@ -71,6 +73,18 @@ def print_summary(summary: RunSummary, report_path: Path | None, console: Consol
     console.print("  ZenML dashboard: zenml login --local")
     if report_path:
         console.print(f"  report:          {report_path}", soft_wrap=True)
+
+
+def sweep_table(results: list[dict]) -> Table:
+    """The trials side by side on their held-out scores; the one that went on to evaluation is marked."""
+    names = sorted({k for r in results for k in r.get("metrics", {})})
+    table = Table(title="training sweep (held-out scores of each trial)")
+    for column in ("trial", *names, "train s", "chosen"):
+        table.add_column(column, justify="left" if column == "trial" else "right")
+    for r in results:
+        scores = [_fmt(r["metrics"][n]) if n in r.get("metrics", {}) else "-" for n in names]
+        table.add_row(r["trial"], *scores, _fmt(float(r.get("seconds", 0.0))), "best" if r.get("best") else "")
+    return table
 
 
 def _fmt(value: float) -> str:
