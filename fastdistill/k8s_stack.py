@@ -27,6 +27,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fastdistill.stack import ensure_component, ensure_stack
+
 STACK_NAME = "fastdistill_k8s"
 SECRET_NAME = "fastdistill_mlflow"
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
@@ -121,9 +123,9 @@ def register_k8s_stack(outputs_path: Path, image_builder: Literal["gcp", "local"
     _ensure_secret(client, {"username": outputs.mlflow_username, "password": password})
     specs = component_specs(outputs, image_builder)
     for kind, (name, flavor, configuration) in specs.items():
-        _ensure_component(client, kind, name, flavor, configuration)
+        ensure_component(client, kind, name, flavor, configuration)
     components = {kind: name for kind, (name, _, _) in specs.items()}
-    _ensure_stack(client, components)
+    ensure_stack(client, STACK_NAME, components)
     if activate and client.active_stack_model.name != STACK_NAME:
         client.activate_stack(STACK_NAME)
     warnings = ()
@@ -141,28 +143,3 @@ def _ensure_secret(client, values: dict[str, str]) -> None:
         return
     if existing.secret_values != values:
         client.update_secret(existing.id, add_or_update_values=values)
-
-
-def _ensure_component(client, kind, name: str, flavor: str, configuration: dict) -> None:
-    try:
-        existing = client.get_stack_component(kind, name, allow_name_prefix_match=False)
-    except KeyError:
-        client.create_stack_component(name=name, flavor=flavor, component_type=kind, configuration=configuration)
-        return
-    if existing.flavor_name != flavor:
-        raise RuntimeError(f"ZenML {kind.value} '{name}' exists with flavor '{existing.flavor_name}', expected "
-                           f"'{flavor}': delete it (`zenml {kind.value.replace('_', '-')} delete {name}`) and run again")
-    if any(existing.configuration.get(key) != value for key, value in configuration.items()):
-        client.update_stack_component(name, kind, configuration=configuration)
-
-
-def _ensure_stack(client, components: dict) -> None:
-    try:
-        stack = client.get_stack(STACK_NAME, allow_name_prefix_match=False)
-    except KeyError:
-        client.create_stack(name=STACK_NAME, components=components)
-        return
-    current = {kind: [c.name for c in found] for kind, found in stack.components.items()}
-    changed = {kind: name for kind, name in components.items() if current.get(kind) != [name]}
-    if changed:
-        client.update_stack(STACK_NAME, component_updates=changed)

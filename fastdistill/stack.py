@@ -65,10 +65,10 @@ def ensure_local_stack(project_root: Path, tracking_uri: str | None = None) -> L
     client.activate_root(project_root)  # the project's repository, whatever the working directory is
     uri = tracking_uri or default_tracking_uri(project_root)
     _ensure_experiment(uri)
-    _ensure_component(client, TRACKER_NAME, T.EXPERIMENT_TRACKER,
-                      {"tracking_uri": uri, "experiment_name": EXPERIMENT_NAME})
-    _ensure_component(client, REGISTRY_NAME, T.MODEL_REGISTRY, {})
-    _ensure_stack(client, {
+    ensure_component(client, T.EXPERIMENT_TRACKER, TRACKER_NAME, "mlflow",
+                     {"tracking_uri": uri, "experiment_name": EXPERIMENT_NAME})
+    ensure_component(client, T.MODEL_REGISTRY, REGISTRY_NAME, "mlflow", {})
+    ensure_stack(client, STACK_NAME, {
         T.ORCHESTRATOR: DEFAULT_COMPONENT,
         T.ARTIFACT_STORE: DEFAULT_COMPONENT,
         T.EXPERIMENT_TRACKER: TRACKER_NAME,
@@ -136,30 +136,28 @@ def _ensure_experiment(tracking_uri: str) -> None:
         mlflow_client.restore_experiment(experiment.experiment_id)  # ZenML cannot log into a deleted one
 
 
-def _ensure_component(client, name: str, component_type, configuration: dict) -> None:
-    """Create the MLflow component, or update the keys of `configuration` that differ."""
+def ensure_component(client, kind, name: str, flavor: str, configuration: dict) -> None:
+    """Create the component, or update the keys of `configuration` that differ; a clash of flavors is refused."""
     try:
-        existing = client.get_stack_component(component_type, name, allow_name_prefix_match=False)
+        existing = client.get_stack_component(kind, name, allow_name_prefix_match=False)
     except KeyError:
-        client.create_stack_component(name=name, flavor="mlflow", component_type=component_type,
-                                      configuration=configuration)
+        client.create_stack_component(name=name, flavor=flavor, component_type=kind, configuration=configuration)
         return
-    if existing.flavor_name != "mlflow":
-        raise RuntimeError(f"ZenML {component_type.value} '{name}' exists with flavor '{existing.flavor_name}', "
-                           f"expected 'mlflow': delete or rename it (`zenml {component_type.value.replace('_', '-')} "
-                           f"delete {name}`)")
+    if existing.flavor_name != flavor:
+        raise RuntimeError(f"ZenML {kind.value} '{name}' exists with flavor '{existing.flavor_name}', expected "
+                           f"'{flavor}': delete it (`zenml {kind.value.replace('_', '-')} delete {name}`) and run again")
     if any(existing.configuration.get(key) != value for key, value in configuration.items()):
-        client.update_stack_component(name, component_type, configuration=configuration)
+        client.update_stack_component(name, kind, configuration=configuration)
 
 
-def _ensure_stack(client, components: dict) -> None:
+def ensure_stack(client, stack_name: str, components: dict) -> None:
     """Create the stack, or point an existing one back at exactly these components."""
     try:
-        stack = client.get_stack(STACK_NAME, allow_name_prefix_match=False)
+        stack = client.get_stack(stack_name, allow_name_prefix_match=False)
     except KeyError:
-        client.create_stack(name=STACK_NAME, components=components)
+        client.create_stack(name=stack_name, components=components)
         return
     current = {kind: [c.name for c in found] for kind, found in stack.components.items()}
     changed = {kind: name for kind, name in components.items() if current.get(kind) != [name]}
     if changed:
-        client.update_stack(STACK_NAME, component_updates=changed)
+        client.update_stack(stack_name, component_updates=changed)
