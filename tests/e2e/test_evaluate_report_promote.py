@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_distill_tiny import _copy_project
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ["run.py", "fastdistill", "steps", "pipelines", "materializers", "configs", "data"]
 GROUPS = ("quality", "fidelity", "calibration", "diversity", "exposure_bias", "judge", "efficiency", "speculative")
 
 pytestmark = pytest.mark.e2e
@@ -32,13 +31,7 @@ def _run(project: Path, env: dict, *args: str, timeout: int = 900) -> subprocess
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, model_cache_dir):
-    dest = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
+    dest = _copy_project(tmp_path_factory.mktemp("project"))
     env = {**os.environ, "ZENML_CONFIG_PATH": str(dest / ".zenml-global"), "FASTDISTILL_CACHE": str(model_cache_dir),
            "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
