@@ -7,6 +7,7 @@ the project. The only thing faked is nothing: the kill is a real SIGKILL of the 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from test_distill_tiny import _copy_project, _run, _tracking_uri
 pytestmark = pytest.mark.e2e
 CONFIG = "configs/tiny_born_again.yaml"
 MODEL = "fastdistill-student-tiny"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+TRAINING_STARTED = re.compile(r"Step `?train_student`? has started")  # ZenML's log line, with or without colour
 
 
 def _kill_during_generation_2(project, env) -> str:
@@ -29,7 +32,7 @@ def _kill_during_generation_2(project, env) -> str:
     for line in proc.stdout:
         seen.append(line)
         in_generation_2 = in_generation_2 or "generation 2 learns from" in line
-        if in_generation_2 and "Step `train_student` has started" in line:
+        if in_generation_2 and TRAINING_STARTED.search(ANSI.sub("", line)):
             os.killpg(proc.pid, signal.SIGKILL)
             break
         assert time.monotonic() < deadline, "generation 2 never reached training"

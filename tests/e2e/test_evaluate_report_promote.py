@@ -120,8 +120,9 @@ def test_report_regenerates_with_figures_and_is_logged_to_mlflow(project):
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     page = path.read_text()
     figures = set(re.findall(r'data-figure="(\w+)" src="data:image/png;base64,', page))
-    assert {"training", "efficiency", "exposure_bias"} <= figures
-    assert "no sweep results: a single training run" in page  # no sweep_results artifact in this pipeline
+    assert {"training", "efficiency", "exposure_bias", "sweep"} <= figures  # configs/tiny.yaml sweeps sft vs fkl
+    trials = re.findall(r"<td>(?:<b>)?(\w+)(?:</b> \(best\))?</td><td>\{&quot;", page)
+    assert sorted(trials) == ["fkl", "sft"] and page.count("(best)") == 1
     assert "spec_acceptance_rate" in page and "judge_win_rate" in page
     assert page == (dest / "reports" / f"{run}.html").read_text()  # the same report the run wrote
     client = MlflowClient(_uri(dest))
