@@ -200,7 +200,7 @@ def _print_chain(generations, chain, name: str) -> None:
 
     table = Table(title=f"Born-Again chain {chain.chain_id} ({name}), metric {chain.metric}")
     for column in ("generation", "version", "learned from", chain.metric, "improved", "aliases"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a registry URI is worth reading whole
     for g in generations:
         score = "-" if g.score is None else f"{g.score:.4f}"
         table.add_row(str(g.generation), g.version, g.teacher, score, "yes" if g.improved else "no", ", ".join(g.aliases))

@@ -95,9 +95,9 @@ def test_lineage_tags_link_each_generation_to_the_champion_it_learned_from(chain
 
 def test_chain_show_and_local_schedule_refusal(chain_run):
     project, env, _, _, _, _ = chain_run
-    shown = _run(project, env, "chain", "show", "tiny", "--config", CONFIG)
+    shown = _run(project, {**env, "COLUMNS": "200"}, "chain", "show", "tiny", "--config", CONFIG)
     assert shown.returncode == 0, shown.stderr[-3000:]
-    assert "Born-Again chain tiny" in shown.stdout and "models:/fastdistill-student-tiny/1" in shown.stdout.replace("\n", "")
+    assert "Born-Again chain tiny" in shown.stdout and "models:/fastdistill-student-tiny/1" in shown.stdout
     refused = _run(project, env, "schedule", "--config", CONFIG, "--cron", "0 3 * * 0")
     assert refused.returncode == 2
     assert "cannot run schedules" in refused.stdout and "born-again --config" in refused.stdout
