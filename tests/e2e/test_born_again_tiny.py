@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from test_distill_tiny import _copy_project, _run, _tracking_uri
+from test_distill_tiny import _copy_project, _run, _tracking_uri, project_env
 
 pytestmark = pytest.mark.e2e
 CONFIG = "configs/tiny_born_again.yaml"
@@ -50,9 +50,7 @@ def chain_run(tmp_path_factory, model_cache_dir):
     from mlflow.tracking import MlflowClient
 
     project = _copy_project(tmp_path_factory.mktemp("ban"))
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(project / ".zenml-global"), "FASTDISTILL_CACHE": str(model_cache_dir),
-           "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = project_env(project, model_cache_dir)
     first = _run(project, env, "born-again", "--config", CONFIG, "--generations", "1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-5000:]
     client = MlflowClient(_tracking_uri(project))

@@ -38,17 +38,19 @@ def _run(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def project_env(project: Path, model_cache_dir: Path) -> dict:
+    """The environment every e2e run uses: its own ZenML config in the copied project, the shared model cache,
+    no telemetry, no hub, and the project's own MLflow store (not a tracking URI from the caller)."""
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(project / ".zenml-global"), "FASTDISTILL_CACHE": str(model_cache_dir),
+           "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, model_cache_dir):
     project = _copy_project(tmp_path_factory.mktemp("project"))
-    env = {
-        **os.environ,
-        "ZENML_CONFIG_PATH": str(project / ".zenml-global"),
-        "FASTDISTILL_CACHE": str(model_cache_dir),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "HF_HUB_OFFLINE": "1",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = project_env(project, model_cache_dir)
     first = _run(project, env, "distill", "--config", "configs/tiny.yaml", "--report-dir", "reports")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-8000:]
     return project, env, first

@@ -9,7 +9,6 @@ figure is decoded; that test is skipped, saying why, where Chromium is absent.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_distill_tiny import _copy_project
+from test_distill_tiny import _copy_project, project_env
 
 GROUPS = ("quality", "fidelity", "calibration", "diversity", "exposure_bias", "judge", "efficiency", "speculative")
 
@@ -32,9 +31,7 @@ def _run(project: Path, env: dict, *args: str, timeout: int = 900) -> subprocess
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, model_cache_dir):
     dest = _copy_project(tmp_path_factory.mktemp("project"))
-    env = {**os.environ, "ZENML_CONFIG_PATH": str(dest / ".zenml-global"), "FASTDISTILL_CACHE": str(model_cache_dir),
-           "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
-    env.pop("MLFLOW_TRACKING_URI", None)
+    env = project_env(dest, model_cache_dir)
     config = (dest / "configs" / "tiny.yaml").read_text()
     (dest / "configs" / "gated.yaml").write_text(config.replace(
         "    metric: rougeL_vs_teacher\n",
