@@ -10,6 +10,7 @@ compute is spent.
 from __future__ import annotations
 
 import html
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -213,6 +214,8 @@ def _expectations(cfg: GateConfig, eval_keys: list[str]) -> list:
 
 
 def _validate(frame: pd.DataFrame, cfg: GateConfig, name: str):
+    # GX logs its own import-time registry and context set-up at INFO, dozens of lines that bury the gate's result.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -1,7 +1,5 @@
 import hashlib
 import json
-import tempfile
-from pathlib import Path
 from typing import Annotated
 
 import mlflow
@@ -17,6 +15,7 @@ from fastdistill.config import StudentConfig, SweepConfig, TeacherConfig, Traini
 from fastdistill.models import resolve_model
 from fastdistill.teacher import HFBackend
 from fastdistill.topk import TeacherOutputs
+from steps._scratch import step_scratch_dir
 
 # Each trial is its own MLflow run, nested under the pipeline run's parent run.
 TRIAL_TRACKING = {"experiment_tracker.mlflow": MLFlowExperimentTrackerSettings(nested=True)}
@@ -41,7 +40,7 @@ def train_student(
     trial: str,
 ) -> tuple[Annotated[ModelDirectory, "student_model"], Annotated[dict, "trial_result"]]:
     """One trial: initialise the student, train it with its objective on the teacher outputs, score it on held-out rows."""
-    work = Path(tempfile.mkdtemp(prefix="fastdistill-student-"))
+    work = step_scratch_dir("fastdistill-student-")
     init_dir, tokenizer, init_info = training.prepare_student(teacher_config, student_config, work / "init")
     teacher_dir = None if training_config.is_offline else resolve_model(teacher_config.model)
     mirror = _checkpoint_mirror(teacher_outputs, student_config, training_config) if training_config.save_steps else None

@@ -40,9 +40,11 @@ def _run(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
 
 def project_env(project: Path, model_cache_dir: Path) -> dict:
     """The environment every e2e run uses: its own ZenML config in the copied project, the shared model cache,
-    no telemetry, no hub, and the project's own MLflow store (not a tracking URI from the caller)."""
+    no telemetry, no hub, and the project's own MLflow store (not a tracking URI from the caller).
+    Temporary files go to the project's `.tmp`, so a test can see what a run leaves behind."""
+    (project / ".tmp").mkdir(exist_ok=True)
     env = {**os.environ, "ZENML_CONFIG_PATH": str(project / ".zenml-global"), "FASTDISTILL_CACHE": str(model_cache_dir),
-           "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
+           "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1", "TMPDIR": str(project / ".tmp")}
     env.pop("MLFLOW_TRACKING_URI", None)
     return env
 
@@ -74,6 +76,13 @@ def test_zenml_run_completed_with_every_step(tiny_run):
     for step in ("load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student_sft",
                  "train_student_fkl", "select_best", "evaluate", "register_student"):
         assert step in steps
+
+
+def test_trials_leave_no_model_copies_in_the_temp_dir(tiny_run):
+    project, _, _ = tiny_run
+    # Each trial's weights are in the artifact store; a scratch copy per trial used to pile up in /tmp.
+    leftovers = sorted(p.name for p in (project / ".tmp").glob("fastdistill-*"))
+    assert leftovers == []
 
 
 def _parent_and_trials(project: Path):
