@@ -36,19 +36,25 @@ class TeacherForced:
 
 
 @torch.inference_mode()
+def response_logits(student, outputs: TeacherOutputs):
+    """For each row with a response: the row, the student's logits at its response positions (the teacher's
+    tokens fed in), and the teacher's top-k ids and logprobs there."""
+    for r in outputs.frame.itertuples():
+        if len(r.response_ids) == 0:
+            continue
+        ids = torch.tensor([list(r.prompt_ids) + list(r.response_ids)], device=student.device)
+        logits = student.model(input_ids=ids).logits[0, len(r.prompt_ids) - 1 : -1].float()
+        yield (r, logits, torch.as_tensor(r.topk_ids, device=student.device),
+               torch.as_tensor(r.topk_logprobs, device=student.device))
+
+
 def teacher_forced(student, outputs: TeacherOutputs, ece_bins: int = 10) -> TeacherForced:
     """Token-weighted means over every response token of `outputs`."""
     fkl = rkl = 0.0
     tokens = 0
     agree_rows, confidences, correct = [], [], []
-    for r in outputs.frame.itertuples():
+    for r, logits, t_ids, t_lps in response_logits(student, outputs):
         n = len(r.response_ids)
-        if n == 0:
-            continue
-        ids = torch.tensor([list(r.prompt_ids) + list(r.response_ids)], device=student.device)
-        logits = student.model(input_ids=ids).logits[0, len(r.prompt_ids) - 1 : -1].float()
-        t_ids = torch.as_tensor(r.topk_ids, device=student.device)
-        t_lps = torch.as_tensor(r.topk_logprobs, device=student.device)
         fkl += forward_kl_topk(logits, t_ids, t_lps).item() * n
         rkl += reverse_kl_topk(logits, t_ids, t_lps).item() * n
         probs = torch.softmax(logits, dim=-1).max(dim=-1)

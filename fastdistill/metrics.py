@@ -17,9 +17,11 @@ import string
 from collections.abc import Sequence
 
 import numpy as np
-from rouge_score import rouge_scorer
+from rouge_score import rouge_scorer, tokenizers
 
-_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+# An explicit tokenizer: with none, rouge_score logs through absl, which calls logging.basicConfig()
+# on a bare root logger and so doubles every ZenML log line for the rest of the run.
+_SCORER = rouge_scorer.RougeScorer(["rougeL"], tokenizer=tokenizers.DefaultTokenizer(use_stemmer=True))
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?|-?\.\d+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 

@@ -76,14 +76,19 @@ def print_summary(summary: RunSummary, report_path: Path | None, console: Consol
 
 
 def sweep_table(results: list[dict]) -> Table:
-    """The trials side by side on their held-out scores; the one that went on to evaluation is marked."""
+    """The trials side by side on their held-out scores, the one that went on to evaluation marked.
+
+    One row per metric and one column per trial: metric names are long and trials few, so this way round
+    the table fits an 80-column terminal without cutting a name.
+    """
     names = sorted({k for r in results for k in r.get("metrics", {})})
     table = Table(title="training sweep (held-out scores of each trial)")
-    for column in ("trial", *names, "train s", "chosen"):
-        table.add_column(column, justify="left" if column == "trial" else "right")
+    table.add_column("metric")
     for r in results:
-        scores = [_fmt(r["metrics"][n]) if n in r.get("metrics", {}) else "-" for n in names]
-        table.add_row(r["trial"], *scores, _fmt(float(r.get("seconds", 0.0))), "best" if r.get("best") else "")
+        table.add_column(f"{r['trial']} (best)" if r.get("best") else r["trial"], justify="right")
+    for name in names:
+        table.add_row(name, *(_fmt(r["metrics"][name]) if name in r.get("metrics", {}) else "-" for r in results))
+    table.add_row("train seconds", *(_fmt(float(r.get("seconds", 0.0))) for r in results))
     return table
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 
 from fastdistill.config import SWEEP_KEYS, SWEEP_METRICS, StudentConfig, SweepConfig, TrainingConfig
 from fastdistill.evaluation import mean_rouge_l
+from fastdistill.fidelity import response_logits
 from fastdistill.losses import forward_kl_topk, token_cross_entropy, top1_agreement
 from fastdistill.teacher.hf import HFBackend
 from fastdistill.topk import TeacherOutputs
@@ -135,17 +136,12 @@ def _teacher_forced(student: HFBackend, outputs: TeacherOutputs) -> dict[str, fl
     """Token-weighted KL(teacher top-k || student), top-1 agreement and CE of the teacher's tokens."""
     totals = {"teacher_forced_kl": 0.0, "top1_agreement": 0.0, "eval_ce": 0.0}
     tokens = 0
-    for r in outputs.frame.itertuples():
+    for r, logits, t_ids, t_lps in response_logits(student, outputs):
         n = len(r.response_ids)
-        if n == 0:
-            continue
-        ids = torch.tensor([list(r.prompt_ids) + list(r.response_ids)], device=student.device)
-        logits = student.model(input_ids=ids).logits[0, len(r.prompt_ids) - 1 : -1]
-        t_ids = torch.tensor(r.topk_ids, device=student.device)
-        t_lps = torch.tensor(r.topk_logprobs, device=student.device)
         totals["teacher_forced_kl"] += forward_kl_topk(logits, t_ids, t_lps).item() * n
         totals["top1_agreement"] += top1_agreement(logits, t_ids).item() * n
-        totals["eval_ce"] += token_cross_entropy(logits, ids[0, len(r.prompt_ids):]).item() * n
+        response = torch.as_tensor(list(r.response_ids), device=student.device)
+        totals["eval_ce"] += token_cross_entropy(logits, response).item() * n
         tokens += n
     return {k: v / tokens for k, v in totals.items()} if tokens else {}
 

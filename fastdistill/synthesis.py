@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 
 import pandas as pd
-from rouge_score import rouge_scorer
+from rouge_score import rouge_scorer, tokenizers
 
 from fastdistill.config import SynthesisConfig
 from fastdistill.data import with_candidate_defaults
@@ -32,7 +32,7 @@ _INLINE_NUMBER = re.compile(r"\s+(?=\d{1,3}[.)]\s+[A-Z])")
 _LABEL = re.compile(r"^(?:task|instruction|question|prompt|new task)\s*\d*\s*[:.-]\s*", re.I)
 # The paper drops tasks a text-only model cannot do.
 _UNSUITABLE = re.compile(r"\b(?:image|images|picture|photo|graph|plot|draw|diagram|video|audio|file|map|go to)\b", re.I)
-_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+_SCORER = rouge_scorer.RougeScorer(["rougeL"], tokenizer=tokenizers.DefaultTokenizer(use_stemmer=False))  # see metrics.py
 
 
 def few_shot_prompt(examples: list[str], start: int) -> str:

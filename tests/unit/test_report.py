@@ -69,3 +69,24 @@ def test_text_is_escaped_and_the_file_is_written_whole(tmp_path):
     assert figures(page) == {} and "no training history" in page
     assert "<p>m v2, aliases [&#x27;challenger&#x27;], decision <b>hold</b></p><p>rougeL 0.1 &lt; 0.2</p>" in page
     assert [p.name for p in path.parent.iterdir()] == ["r.html"]
+
+
+def test_console_sweep_table_fits_80_columns_with_whole_metric_names():
+    from rich.console import Console
+
+    from fastdistill.report import sweep_table
+
+    trials = [trial(name, score) for name, score in (("sft", 0.29), ("fkl", 0.31), ("rkl", 0.23), ("jsd", 0.30))]
+    trials[1]["best"] = True
+    for t in trials:
+        t["metrics"].update(rougeL_vs_reference=0.1, teacher_forced_kl=2.0, eval_ce=2.4)
+        t["seconds"] = 90.0
+    console = Console(width=80, record=True)
+    console.print(sweep_table(trials))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for name in ("rougeL_vs_reference", "rougeL_vs_teacher", "teacher_forced_kl", "top1_agreement", "eval_ce"):
+        assert name in text
+    assert "fkl (best)" in text and "…" not in text
+    assert [[cell.strip() for cell in line.split("│")[2:6]] for line in text.splitlines()
+            if "rougeL_vs_teacher" in line] == [["0.2900", "0.3100", "0.2300", "0.3000"]]
