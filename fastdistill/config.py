@@ -180,6 +180,9 @@ class TrainingConfig(_Section):
     save_steps: int = Field(0, ge=0, description="Checkpoint every N optimizer steps to the artifact store (0: no checkpoints); "
                             "a restarted trial resumes from its last checkpoint.")
     num_processes: int = Field(1, ge=1, description="GPUs for one trial: above 1 the step is launched with accelerate (GPU pools only).")
+    activation_checkpointing: bool | None = Field(
+        None, description="Recompute activations in the backward pass to save memory (TRL's default is on). "
+        "Unset: on with a GPU, off on CPU, where memory is rarely what runs short.")
     seed: int = 0
 
     @property

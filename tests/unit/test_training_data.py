@@ -57,3 +57,13 @@ def test_kd_scale_warning_fires_only_when_kd_is_negligible():
     assert kd_scale_warnings([{"ce_loss": 2.0, "kd_loss": 0.5}]) == []
     warned = kd_scale_warnings([{"ce_loss": 2.0, "kd_loss": 0.001}])
     assert len(warned) == 1 and "100x below CE" in warned[0]
+
+
+def test_trainer_arguments_run_fp32_without_activation_recompute_on_cpu(tmp_path):
+    from fastdistill.config import TrainingConfig
+    from fastdistill.training import _sft_config
+
+    # TRL defaults both bf16 and activation checkpointing on; on CPU the first is emulated, the second pure recompute.
+    args = _sft_config(TrainingConfig(), str(tmp_path))
+    assert torch.cuda.is_available() or (args.bf16, args.activation_checkpointing) == (False, False)
+    assert _sft_config(TrainingConfig(activation_checkpointing=True), str(tmp_path)).activation_checkpointing is True
