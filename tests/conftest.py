@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 import pytest
+
+# Tests never read or write the developer's ZenML store, and the pytest-xdist workers never share one: every
+# process sets its own (a worker inherits the controller's environment, hence no setdefault). ZenML reads it at
+# import. Tests that run ZenML in a subprocess give it its own as well.
+os.environ["ZENML_CONFIG_PATH"] = tempfile.mkdtemp(prefix="fastdistill-tests-zenml-")
+atexit.register(shutil.rmtree, os.environ["ZENML_CONFIG_PATH"], ignore_errors=True)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ZENML_ANALYTICS_OPT_IN", "false")
