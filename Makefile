@@ -11,4 +11,4 @@ run: setup
 # the suite is mostly subprocesses and Python overhead, so it runs 1.7x faster on a 2-core machine.
 test:
 	@bash scripts/setup.sh --with-checkov
-	.venv/bin/python -m pytest -q -n 2 --dist loadfile
+	.venv/bin/python -m pytest -q -n 2 --dist loadfile --durations=10

