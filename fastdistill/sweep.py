@@ -6,7 +6,9 @@ outside skl/srkl, lambda outside gkd, temperature and ce_weight for the pure
 cross-entropy objectives) are reset to the base value, so two combinations
 that train the same thing become one trial. Trials are scored on the
 held-out split with cheap metrics (one teacher-forced pass plus short greedy
-generations), and the best by `sweep.metric` goes on to full evaluation.
+generations, see `fastdistill.trial_scoring`), and the best by `sweep.metric`
+goes on to full evaluation. This module is pure Python: config validation
+imports it, and must not pay for torch and transformers.
 """
 
 from __future__ import annotations
@@ -17,15 +19,9 @@ import random
 import re
 from dataclasses import dataclass
 
-import torch
 from pydantic import ValidationError
 
 from fastdistill.config import SWEEP_KEYS, SWEEP_METRICS, StudentConfig, SweepConfig, TrainingConfig
-from fastdistill.evaluation import mean_rouge_l
-from fastdistill.fidelity import response_logits
-from fastdistill.losses import forward_kl_topk, token_cross_entropy, top1_agreement
-from fastdistill.teacher.hf import HFBackend
-from fastdistill.topk import TeacherOutputs
 
 TRAIN_STEP = "train_student"
 """Invocation id of the training step without a sweep; a sweep's trials are `train_student_<trial>`."""
@@ -129,33 +125,3 @@ def pick_best(results: list[dict], metric: str) -> int:
     if not scored:
         raise ValueError(f"no trial produced metric '{metric}'; trials: {[r['trial'] for r in results]}")
     return max(scored, key=lambda iv: (iv[1] if greater else -iv[1], -iv[0]))[0]
-
-
-@torch.inference_mode()
-def _teacher_forced(student: HFBackend, outputs: TeacherOutputs) -> dict[str, float]:
-    """Token-weighted KL(teacher top-k || student), top-1 agreement and CE of the teacher's tokens."""
-    totals = {"teacher_forced_kl": 0.0, "top1_agreement": 0.0, "eval_ce": 0.0}
-    tokens = 0
-    for r, logits, t_ids, t_lps in response_logits(student, outputs):
-        n = len(r.response_ids)
-        totals["teacher_forced_kl"] += forward_kl_topk(logits, t_ids, t_lps).item() * n
-        totals["top1_agreement"] += top1_agreement(logits, t_ids).item() * n
-        response = torch.as_tensor(list(r.response_ids), device=student.device)
-        totals["eval_ce"] += token_cross_entropy(logits, response).item() * n
-        tokens += n
-    return {k: v / tokens for k, v in totals.items()} if tokens else {}
-
-
-def score_trial(student: HFBackend, outputs: TeacherOutputs, sweep: SweepConfig) -> dict[str, float]:
-    """The trial's held-out metrics (see `SWEEP_METRICS`), on at most `sweep.eval_examples` prompts."""
-    held_out = outputs.split("eval")
-    if held_out.frame.empty:
-        raise ValueError("no held-out (split == 'eval') rows to score trials on; check data.eval_fraction")
-    held_out = TeacherOutputs(held_out.frame.head(sweep.eval_examples), held_out.meta)
-    frame = held_out.frame
-    metrics = _teacher_forced(student, held_out)
-    gens = student.generate(frame["prompt"].tolist(), max_new_tokens=sweep.eval_max_new_tokens, desc="trial scoring")
-    answers = [g.text for g in gens]
-    metrics["rougeL_vs_teacher"] = mean_rouge_l(answers, frame["response_text"].tolist())
-    metrics["rougeL_vs_reference"] = mean_rouge_l(answers, frame["reference"].tolist())
-    return {k: float(v) for k, v in metrics.items() if v is not None}

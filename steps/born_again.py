@@ -4,7 +4,7 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from zenml import get_step_context, log_metadata, step
 
-from fastdistill import born_again, registry, sweep
+from fastdistill import born_again, registry, trial_scoring
 from fastdistill.artifacts import ModelDirectory
 from fastdistill.config import DataConfig, RegistryConfig, SweepConfig, TeacherConfig, TrainingConfig, fingerprint
 from fastdistill.teacher import HFBackend
@@ -36,7 +36,7 @@ def score_against_original(
     student_model: ModelDirectory, original_outputs: TeacherOutputs, sweep_config: SweepConfig
 ) -> Annotated[dict, "original_teacher_metrics"]:
     """Held-out fidelity to the chain's original teacher (KL, top-1 agreement, ROUGE-L vs its answers)."""
-    metrics = sweep.score_trial(HFBackend(student_model.path), original_outputs, sweep_config)
+    metrics = trial_scoring.score_trial(HFBackend(student_model.path), original_outputs, sweep_config)
     mlflow.log_metrics({f"original_teacher.{k}": v for k, v in metrics.items()})
     log_metadata(metrics)
     return metrics

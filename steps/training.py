@@ -8,7 +8,7 @@ from zenml.client import Client
 from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import MLFlowExperimentTrackerSettings
 from zenml.io import fileio
 
-from fastdistill import distributed, sweep, training
+from fastdistill import distributed, sweep, training, trial_scoring
 from fastdistill.artifacts import ModelDirectory
 from fastdistill.checkpoints import CheckpointMirror
 from fastdistill.config import StudentConfig, SweepConfig, TeacherConfig, TrainingConfig
@@ -50,7 +50,7 @@ def train_student(
     else:
         result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
                                         teacher_dir=teacher_dir, checkpoints=mirror)
-    metrics = sweep.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
+    metrics = trial_scoring.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
     _log_trial(trial, teacher_config, training_config, init_info, result, metrics)
     info = {**init_info, "trial": trial, "objective": training_config.objective, "teacher": teacher_config.model,
             "train_examples": result.num_examples, "train_seconds": round(result.seconds, 1)}
