@@ -127,7 +127,8 @@ _TRAIN_SCRIPT = textwrap.dedent("""
 
 
 def _train(args: list[str]) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # The killed run cannot remove its scratch directory: keep it under the test's tmp path (args[3]'s parent).
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(Path(args[3]).parent)}
     return subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, *args], capture_output=True, text=True, env=env, timeout=600)
 
 
