@@ -4,31 +4,18 @@ from __future__ import annotations
 
 import html
 import os
-import tempfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
-from zenml.materializers.base_materializer import BaseMaterializer
 
 from fastdistill.topk import TeacherOutputs
-from materializers._files import download_dir, upload_dir
+from materializers._files import DirectoryMaterializer
 
 
-class TeacherOutputsMaterializer(BaseMaterializer):
+class TeacherOutputsMaterializer(DirectoryMaterializer):
     ASSOCIATED_TYPES: ClassVar[tuple[type[Any], ...]] = (TeacherOutputs,)
     ASSOCIATED_ARTIFACT_TYPE: ClassVar[ArtifactType] = ArtifactType.DATA
-
-    def save(self, data: TeacherOutputs) -> None:
-        with tempfile.TemporaryDirectory() as local:
-            data.save(Path(local))
-            upload_dir(Path(local), self.uri)
-
-    def load(self, data_type: type[Any]) -> TeacherOutputs:
-        with tempfile.TemporaryDirectory() as local:
-            download_dir(self.uri, Path(local))
-            return TeacherOutputs.load(Path(local))
 
     def extract_metadata(self, data: TeacherOutputs) -> dict[str, Any]:
         names = [f.decode() if isinstance(f, bytes) else str(f) for f in fileio.listdir(self.uri)]
