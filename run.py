@@ -73,7 +73,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     training, sweep, evaluation, registry. Unknown keys, wrong types, a missing seeds
     file or an unknown model spec stop the run before any step starts.
     """
-    from fastdistill.config import ConfigError
+    from fastdistill.run_config import ConfigError
 
     document, params = _load(config_path)
     try:
@@ -83,8 +83,8 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     if dry_run:
         _print_dry_run(config_path, document, params)
         return
-    from fastdistill.report import print_summary
-    from fastdistill.stack import ensure_local_stack
+    from fastdistill.infra.local_stack import ensure_local_stack
+    from fastdistill.reporting.report import print_summary
 
     local = ensure_local_stack(ROOT, tracking_uri)
     from pipelines import distill as distill_pipeline
@@ -106,7 +106,7 @@ def _print_dry_run(config_path: Path, document: dict, params, pipeline=None) -> 
 
 
 def _load(config_path: Path):
-    from fastdistill.config import ConfigError, load_run_config
+    from fastdistill.run_config import ConfigError, load_run_config
 
     try:
         return load_run_config(config_path)
@@ -156,8 +156,8 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
     if dry_run:
         _print_dry_run(config_path, document, params, born_again_pipeline)
         return
-    from fastdistill import born_again
-    from fastdistill.stack import ensure_local_stack
+    from fastdistill.infra.local_stack import ensure_local_stack
+    from fastdistill.registry import born_again
 
     local = ensure_local_stack(ROOT, tracking_uri)
     chain, name = params.born_again, born_again.chain_model_name(params.registry.model_name, params.born_again)
@@ -175,8 +175,8 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
 
 def _load_chain(config_path: Path, pipeline):
     """A chain's config, validated like distill's, its Kubernetes placement checked against the born_again pipeline."""
-    from fastdistill.born_again import check_run_document
-    from fastdistill.config import ConfigError
+    from fastdistill.registry.born_again import check_run_document
+    from fastdistill.run_config import ConfigError
 
     document, params = _load(config_path)
     try:
@@ -190,7 +190,7 @@ def _load_chain(config_path: Path, pipeline):
 def _chain(tracking_uri: str, name: str, chain):
     from mlflow.tracking import MlflowClient
 
-    from fastdistill import born_again
+    from fastdistill.registry import born_again
 
     return born_again.read_chain(MlflowClient(tracking_uri), name, chain)
 
@@ -220,8 +220,8 @@ def chain() -> None:
 def chain_show(chain_id: str, config_path: Path, tracking_uri: str | None) -> None:
     """Generations of CHAIN_ID: version, what each learned from, its metric, whether it improved."""
     _, params = _load(config_path)
-    from fastdistill import born_again
-    from fastdistill.stack import ensure_local_stack
+    from fastdistill.infra.local_stack import ensure_local_stack
+    from fastdistill.registry import born_again
 
     local = ensure_local_stack(ROOT, tracking_uri)
     chain_config = params.born_again.model_copy(update={"chain_id": chain_id})
@@ -326,7 +326,7 @@ def stack(ctx: click.Context, tracking_uri: str | None) -> None:
     experiment tracker and model registry (SQLite under .fastdistill/mlflow)."""
     if ctx.invoked_subcommand is not None:
         return
-    from fastdistill.stack import ensure_local_stack
+    from fastdistill.infra.local_stack import ensure_local_stack
 
     info = ensure_local_stack(ROOT, tracking_uri)
     console.print(f"stack [bold]{info.stack_name}[/] active: tracker {info.tracker_name}, "
@@ -346,7 +346,7 @@ def stack_k8s(outputs_path: Path, image_builder: str, no_activate: bool) -> None
     builder, MLflow tracker and registry on the cluster's MLflow. MLflow's
     password is read from MLFLOW_TRACKING_PASSWORD into the ZenML secret
     `fastdistill_mlflow`; components only reference it. Idempotent."""
-    from fastdistill.k8s_stack import StackOutputsError, register_k8s_stack
+    from fastdistill.infra.k8s_stack import StackOutputsError, register_k8s_stack
 
     try:
         info = register_k8s_stack(outputs_path, image_builder, activate=not no_activate)
@@ -361,7 +361,7 @@ def stack_k8s(outputs_path: Path, image_builder: str, no_activate: bool) -> None
 
 
 def _uses_kubernetes(document: dict) -> bool:
-    from fastdistill.k8s import uses_kubernetes
+    from fastdistill.infra.k8s import uses_kubernetes
 
     return uses_kubernetes(document)
 
@@ -370,9 +370,14 @@ def _checked_placement(config_path: Path, document: dict, params, pipeline=None)
     """Kubernetes settings checked strictly and `steps:` glob keys expanded; untouched without Kubernetes settings."""
     if not _uses_kubernetes(document) and not any("*" in k for k in document.get("steps") or {}):
         return document
-    from fastdistill.config import ConfigError
-    from fastdistill.k8s import PlacementError, check_gpu_sizing, check_kubernetes_settings, expand_step_patterns
-    from fastdistill.k8s import invocation_ids
+    from fastdistill.infra.k8s import (
+        PlacementError,
+        check_gpu_sizing,
+        check_kubernetes_settings,
+        expand_step_patterns,
+        invocation_ids,
+    )
+    from fastdistill.run_config import ConfigError
     from pipelines import distill
 
     pipeline = pipeline or distill
@@ -407,7 +412,7 @@ def _print_placement(document: dict, params, pipeline=None) -> None:
     """Where each step's pod would run: the Jobs ZenML's Kubernetes orchestrator would submit, built here."""
     from rich.table import Table
 
-    from fastdistill import k8s
+    from fastdistill.infra import k8s
     from pipelines import distill
 
     pipeline = pipeline or distill
@@ -435,7 +440,7 @@ def _write_resolved_config(config_path: Path, document: dict, params, no_cache: 
 
     Only the sections the pipeline takes are passed (`distill` has no `born_again:`).
     """
-    from fastdistill.sweep import expand_trials, with_trial_step_settings
+    from fastdistill.training.sweep import expand_trials, with_trial_step_settings
 
     values = params.model_dump(mode="json")
     resolved = {**document, "parameters": {k: v for k, v in values.items() if k in accepted}}
@@ -471,8 +476,8 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
     The teacher answers every prompt (top-k logprobs) and the model is
     compared with it: quality, fidelity, calibration, diversity, exposure
     bias, judge, efficiency and speculative decoding."""
-    from fastdistill.config import ConfigError, load_run_config
     from fastdistill.models import ModelSpecError, VocabularyMismatchError
+    from fastdistill.run_config import ConfigError, load_run_config
 
     try:
         _, params = load_run_config(config_path)
@@ -480,9 +485,13 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
         _fail(str(err))
     import mlflow
 
-    from fastdistill.model_eval import InputError, evaluate_file, write_json
-    from fastdistill.report import print_summary, RunSummary
-    from fastdistill.stack import default_tracking_uri
+    from fastdistill.evaluation.evaluate_file import (
+        InputError,
+        evaluate_file,
+        write_json,
+    )
+    from fastdistill.infra.local_stack import default_tracking_uri
+    from fastdistill.reporting.report import RunSummary, print_summary
 
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(ROOT))
     try:
@@ -502,7 +511,7 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
 def report(run: str, report_dir: Path, tracking_uri: str | None) -> None:
     """Regenerate the HTML report of a pipeline run (its name, id or id prefix) and log it to MLflow again."""
-    from fastdistill.stack import ensure_local_stack
+    from fastdistill.infra.local_stack import ensure_local_stack
 
     local = ensure_local_stack(ROOT, tracking_uri)
     from zenml.client import Client
@@ -527,13 +536,13 @@ def promote(version: str, reason: str, model_name: str, tracking_uri: str | None
 
     Records who and why as version tags, moves the ZenML model version to
     `production`, and is idempotent."""
-    from fastdistill.stack import ensure_local_stack
+    from fastdistill.infra.local_stack import ensure_local_stack
 
     local = ensure_local_stack(ROOT, tracking_uri)
     import mlflow
 
-    from fastdistill import registry
-    from fastdistill.model_stage import sync_zenml_stage
+    from fastdistill.registry import mlflow_registry as registry
+    from fastdistill.registry.zenml_stage import sync_zenml_stage
 
     mlflow.set_tracking_uri(local.tracking_uri)
     try:
@@ -550,7 +559,11 @@ def _write_report(summary, report_dir: Path) -> Path:
     """Write `<report_dir>/<run>.html` and log it to the run's MLflow run (when there is one)."""
     from mlflow.tracking import MlflowClient
 
-    from fastdistill.report import log_to_mlflow, render_html, write_html_report
+    from fastdistill.reporting.report import (
+        log_to_mlflow,
+        render_html,
+        write_html_report,
+    )
 
     path = write_html_report(summary, report_dir / f"{summary.run_name}.html")
     if summary.mlflow_run_id:
@@ -579,7 +592,7 @@ def _collect_summary(run, tracking_uri: str):
     from mlflow.tracking import MlflowClient
     from zenml.client import Client
 
-    from fastdistill.report import RunSummary, read_mlflow_parts
+    from fastdistill.reporting.report import RunSummary, read_mlflow_parts
 
     run = Client().get_pipeline_run(run.id)
 

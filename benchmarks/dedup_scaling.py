@@ -3,7 +3,7 @@
 Rows are synthetic instructions (random words from a 5,000-word vocabulary,
 8-16 words each) with 10% planted near-duplicates (one word changed) and 5%
 exact copies after normalisation. Times the exact + MinHash LSH stages of
-`fastdistill.dedup.find_duplicates` on both sizes in the same run and prints
+`fastdistill.gate.dedup.find_duplicates` on both sizes in the same run and prints
 one JSON line: both times, their ratio (10 would be linear), and the
 duplicates found against those planted.
 
@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fastdistill.dedup import DedupSettings, find_duplicates, semantic_duplicates  # noqa: E402
+from fastdistill.gate.dedup import DedupSettings, find_duplicates, semantic_duplicates  # noqa: E402
 
 
 def synthetic_rows(n: int, seed: int = 0) -> tuple[list[str], int]:
@@ -69,7 +69,7 @@ def time_semantic_search(n: int) -> float:
 
 
 def encode_rate(rows: int = 256) -> float:
-    from fastdistill.embeddings import embed, load_encoder
+    from fastdistill.gate.embeddings import embed, load_encoder
 
     load_encoder()
     texts, _ = synthetic_rows(rows, seed=1)

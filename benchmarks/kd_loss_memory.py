@@ -10,7 +10,7 @@ subprocess:
 - loss: forward + backward from the student's final hidden states [4096, 576]
   (lm_head included, its weight gradient too) to the loss
   `ce_weight * CE + (1 - ce_weight) * forward KL`.
-    fused: `fastdistill.fused_loss.fused_linear_kd_loss`.
+    fused: `fastdistill.training.fused_loss.fused_linear_kd_loss`.
     dense: full student logits, log_softmax over the vocabulary, the teacher's
            top-k scattered into a dense [N, V] distribution, KL over the vocabulary.
 - step: a whole training step (student forward, loss, backward, AdamW step).
@@ -101,7 +101,7 @@ def dense_loss(logits, targets, topk_ids, topk_logprobs):
 
 
 def fused_loss(hidden, weight, targets, topk_ids, topk_logprobs):
-    from fastdistill.fused_loss import fused_linear_kd_loss
+    from fastdistill.training.fused_loss import fused_linear_kd_loss
 
     return fused_linear_kd_loss(hidden, weight, targets, topk_ids, topk_logprobs, objective="fkl",
                                 ce_weight=CE_WEIGHT, temperature=TEMPERATURE).total

@@ -23,9 +23,10 @@ import click
 import numpy as np
 
 from fastdistill.config import TeacherConfig
-from fastdistill.data import read_seeds, split_seeds
-from fastdistill.teacher import backend_for, label
-from fastdistill.topk import TeacherOutputs
+from fastdistill.data.seeds import read_seeds, split_seeds
+from fastdistill.inference.backends import backend_for
+from fastdistill.inference.labelling import label
+from fastdistill.inference.topk_store import TeacherOutputs
 
 
 def _measure(outputs: TeacherOutputs, vocab: int) -> dict:

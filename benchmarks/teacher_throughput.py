@@ -23,9 +23,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import click
 
-from fastdistill.data import read_seeds
+from fastdistill.data.seeds import read_seeds
+from fastdistill.inference.hf import HFBackend
 from fastdistill.models import resolve_model
-from fastdistill.teacher import HFBackend
 
 
 def _run(backend, prompts: list[str], batch_size: int, max_new_tokens: int) -> tuple[list[str], float]:
@@ -48,7 +48,7 @@ def main(model: str, num_prompts: int, batch_size: int, max_new_tokens: int, bac
     model_dir = resolve_model(model)
     hf = HFBackend(model_dir)
     if backend == "vllm":
-        from fastdistill.teacher.vllm_backend import VLLMBackend
+        from fastdistill.inference.vllm_offline import VLLMBackend
 
         baseline_texts, baseline = _run(hf, prompts, batch_size, max_new_tokens)
         batched_texts, batched = _run(VLLMBackend(model_dir, top_k=1), prompts, batch_size, max_new_tokens)

@@ -1,36 +1,28 @@
-"""Typed run configuration: the `parameters:` part of a run's YAML.
+"""Typed run configuration: every section of the `parameters:` part of a run's YAML, side by side.
 
 Every section is a pydantic model that forbids unknown keys, so a typo stops
-the run before any step starts. `load_run_config` turns a YAML file into a
-validated `RunConfig` or raises `ConfigError` with one line per problem, each
-naming the field path, what was wrong and what would be right.
+the run before any step starts. The models check what they can see alone
+(types, ranges, consistent pairs of fields); checks that need a file or
+another stage's logic (the seeds file, the sweep's trials) live in
+`fastdistill.run_config`, which loads a run YAML and runs them all.
+
+Objectives and metrics are validated against their registries
+(`fastdistill.training.objectives`, `fastdistill.evaluation.catalog`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from fastdistill.born_again import BornAgainConfig
-from fastdistill.metric_catalog import DIRECTIONS
+from fastdistill.evaluation.catalog import CATALOG, TRIAL_METRICS
 from fastdistill.models import ModelSpecError, validate_spec
-from fastdistill.quality import GateConfig
-
-# Keys of ZenML 0.98's PipelineRunConfiguration; anything else at the top level is a typo.
-ZENML_TOP_LEVEL_KEYS = frozenset({
-    "run_name", "enable_cache", "enable_artifact_metadata", "enable_artifact_visualization",
-    "enable_step_logs", "enable_pipeline_logs", "enable_heartbeat", "schedule", "build", "steps", "settings",
-    "environment", "secrets", "tags", "extra", "model", "parameters", "retry", "init_hook_source",
-    "init_hook_kwargs", "cleanup_hook_source", "failure_hook_source", "success_hook_source",
-    "start_hook_source", "end_hook_source", "pause_hook_source", "resume_hook_source", "substitutions",
-    "cache_policy", "execution_mode", "skip_successful_steps", "steps_to_skip", "step_input_overrides",
-    "step_default_input_overrides",
-})
+from fastdistill.training import objectives
 
 
 class _Section(BaseModel):
@@ -55,9 +47,6 @@ class DataConfig(_Section):
         if self.seeds_sha256 not in (None, digest):
             raise ValueError(f"seeds_sha256: '{self.seeds_sha256}' does not match the file's sha256 {digest}")
         object.__setattr__(self, "seeds_sha256", digest)
-        from fastdistill.data import read_seeds  # data imports this module: a top-level import would be circular
-
-        read_seeds(path)  # bad lines, missing fields, duplicate ids, bad bytes: caught before any step or model
         return self
 
 
@@ -95,6 +84,41 @@ class SynthesisConfig(_Section):
                              f"examples_per_request ({self.examples_per_request}): every request shows at least one seed")
         if self.rounds > max(self.num_requests, 1):
             raise ValueError(f"rounds ({self.rounds}) cannot exceed num_requests ({self.num_requests})")
+        return self
+
+
+DEFAULT_REFUSALS = [r"\bas an ai\b", r"\bi cannot\b", r"\bi can't\b", r"\bi'm sorry\b", r"\bi am sorry\b",
+                    r"\bas a language model\b", r"#\s*(?:given|rewritten|created) prompt#"]
+
+
+class GateConfig(_Section):
+    """Dedup, row filters and the Great Expectations suite in front of teacher inference."""
+
+    min_prompt_chars: int = Field(8, ge=1, description="Row filter: shorter prompts are rejected.")
+    max_prompt_chars: int = Field(1000, ge=1, description="Row filter: longer prompts are rejected.")
+    min_prompt_tokens: int = Field(3, ge=1, description="Row filter: prompts with fewer teacher tokens are rejected.")
+    max_prompt_tokens: int = Field(256, ge=1, description="Row filter: prompts with more teacher tokens are rejected.")
+    refusal_patterns: list[str] = Field(default_factory=lambda: list(DEFAULT_REFUSALS),
+                                        description="Case-insensitive regexes of refusal/boilerplate text.")
+    near_duplicate_threshold: float | None = Field(
+        0.7, gt=0.0, le=1.0, description="MinHash estimated Jaccard of character 5-grams at which a row is a near duplicate; null: off.")
+    semantic_duplicate_threshold: float | None = Field(
+        0.9, gt=0.0, le=1.0, description="Cosine of all-MiniLM-L6-v2 embeddings at which a row is a paraphrase; null: off.")
+    minhash_num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations (more: better Jaccard estimates, slower).")
+    min_rows: int = Field(20, ge=1, description="Aggregate: at least this many training rows must remain.")
+    max_rejected_fraction: float = Field(0.9, ge=0.0, le=1.0, description="Aggregate: at most this share of candidates rejected.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GateConfig:
+        if self.min_prompt_chars >= self.max_prompt_chars:
+            raise ValueError(f"min_prompt_chars ({self.min_prompt_chars}) must be below max_prompt_chars ({self.max_prompt_chars})")
+        if self.min_prompt_tokens >= self.max_prompt_tokens:
+            raise ValueError(f"min_prompt_tokens ({self.min_prompt_tokens}) must be below max_prompt_tokens ({self.max_prompt_tokens})")
+        for pattern in self.refusal_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ValueError(f"refusal_patterns: '{pattern}' is not a valid regex ({err})") from None
         return self
 
 
@@ -153,18 +177,9 @@ class StudentConfig(_Section):
         return self
 
 
-OFFLINE_OBJECTIVES = ("sft", "fkl", "rkl", "jsd", "skl", "srkl", "step_by_step")
-"""Objectives that train from the persisted teacher outputs only: the teacher never runs again."""
-OBJECTIVES = (*OFFLINE_OBJECTIVES, "gkd")
-
-
 class TrainingConfig(_Section):
-    objective: Literal[OBJECTIVES] = Field(  # type: ignore[valid-type]
-        "fkl",
-        description="sft: cross-entropy on the teacher's text (sequence-level KD); fkl/rkl/jsd/skl/srkl: forward KL, "
-        "reverse KL, generalized JSD, skew KL, skew reverse KL on the top-k store; gkd: on-policy generalized JSD "
-        "with the teacher scoring student samples online; step_by_step: multi-task on rationale and answer.",
-    )
+    objective: Literal[tuple(objectives.OBJECTIVES)] = Field(  # type: ignore[valid-type]
+        "fkl", description=objectives.describe())
     beta: float = Field(0.5, ge=0.0, le=1.0, description="jsd/gkd: weight of the teacher in the mixture (0 -> forward KL, 1 -> reverse KL).")
     alpha: float = Field(0.1, ge=0.0, le=1.0, description="skl/srkl: DistiLLM's skew.")
     lmbda: float = Field(0.5, ge=0.0, le=1.0, description="gkd: fraction of batches trained on the student's own samples.")
@@ -186,16 +201,13 @@ class TrainingConfig(_Section):
     seed: int = 0
 
     @property
-    def is_offline(self) -> bool:
-        return self.objective in OFFLINE_OBJECTIVES
+    def objective_record(self) -> objectives.Objective:
+        return objectives.OBJECTIVES[self.objective]
 
 
-SWEEP_KEYS = ("objective", "learning_rate", "temperature", "beta", "alpha", "lmbda", "ce_weight", "epochs", "num_layers")
-"""What a sweep may vary: TrainingConfig fields, plus `num_layers` (the student's size, StudentConfig.num_layers)."""
-SWEEP_METRICS = {  # trial metric -> greater is better
-    "rougeL_vs_teacher": True, "rougeL_vs_reference": True, "top1_agreement": True,
-    "teacher_forced_kl": False, "eval_ce": False,
-}
+SWEEP_KEYS = ("objective", "learning_rate", *objectives.KNOBS, "epochs", "num_layers")
+"""What a sweep may vary, in expansion order: TrainingConfig fields (the objective, its knobs from the objective
+registry, the shared ones), plus `num_layers` (the student's size, StudentConfig.num_layers)."""
 
 
 class SweepConfig(_Section):
@@ -208,7 +220,7 @@ class SweepConfig(_Section):
     mode: Literal["grid", "random"] = Field("grid", description="grid: every combination; random: `samples` of them.")
     samples: int = Field(4, ge=1, description="random mode: how many distinct combinations to draw.")
     seed: int = Field(0, description="random mode: seed of the draw.")
-    metric: Literal[tuple(SWEEP_METRICS)] = Field(  # type: ignore[valid-type]
+    metric: Literal[TRIAL_METRICS] = Field(  # type: ignore[valid-type]
         "rougeL_vs_teacher", description="Held-out metric that picks the trial going on to evaluation and registration."
     )
     eval_examples: int = Field(16, ge=1, description="Held-out prompts each trial is scored on.")
@@ -248,8 +260,8 @@ class EvaluationConfig(_Section):
         return value if value is None else _check_spec(value)
 
 
-# Any metric the evaluation reports (fastdistill.metric_catalog); a typo is refused with the full list.
-MetricName = Literal[tuple(DIRECTIONS)]  # type: ignore[valid-type]
+# Any metric of the catalog (fastdistill.evaluation.catalog); a typo is refused with the full list.
+MetricName = Literal[tuple(CATALOG)]  # type: ignore[valid-type]
 
 
 class RegistryConfig(_Section):
@@ -277,6 +289,18 @@ class RegistryConfig(_Section):
     regression_tolerance: float = Field(0.0, ge=0.0, description="How much worse than the champion still counts as no regression.")
 
 
+class BornAgainConfig(_Section):
+    """A Born-Again chain: each generation learns from the previous one's student (see fastdistill.registry.born_again)."""
+
+    chain_id: str = Field("ban", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Names the chain (lowercase, digits, '-').")
+    generations: int = Field(3, ge=1, le=50, description="Generation limit of the chain.")
+    metric: str = Field("rougeL_vs_reference", description="Held-out metric each generation must improve (teacher-independent).")
+    greater_is_better: bool = True
+    min_improvement: float = Field(0.0, ge=0.0, description="Required margin over the generation's teacher.")
+    stop_on_no_improvement: bool = Field(True, description="End the chain at the first generation that does not improve "
+                                         "(false: run to the limit; the champion still only moves on improvement).")
+
+
 class RunConfig(_Section):
     """Everything under `parameters:` in a run YAML: one section per pipeline parameter."""
 
@@ -299,58 +323,8 @@ class RunConfig(_Section):
             values = {**values, "data": {}}
         return values
 
-    @model_validator(mode="after")
-    def _sweep_fits(self) -> RunConfig:
-        from fastdistill.sweep import expand_trials  # late: sweep imports this module
-
-        trials = expand_trials(self.sweep, self.training, self.student)  # raises ValueError naming the bad value
-        if any(t.training.objective == "step_by_step" for t in trials) and not self.teacher.rationales:
-            raise ValueError("training.objective step_by_step needs teacher.rationales: true (rationale and answer to learn from)")
-        if any(t.student.num_layers is not None for t in trials) and self.student.model is not None and "num_layers" in self.sweep.grid:
-            raise ValueError("sweep.grid.num_layers builds students from the teacher's layers; unset student.model")
-        return self
-
 
 def fingerprint(*sections: BaseModel) -> str:
     """sha256 of the sections' canonical JSON: equal configs give equal fingerprints."""
     payload = [(type(s).__name__, s.model_dump(mode="json")) for s in sections]
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-class ConfigError(ValueError):
-    """A run config that cannot run; the message lists every problem, one per line."""
-
-
-def _describe(error: dict[str, Any]) -> str:
-    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    kind, msg = error["type"], error["msg"]
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key (check the spelling; see `python run.py distill --help` for the sections)"
-    if kind == "literal_error":
-        return f"{path} = {error['input']!r} is not allowed: {msg.removeprefix('Input should be ')}"
-    msg = msg.removeprefix("Value error, ")
-    return f"{path}: {msg} (got {error['input']!r})" if kind != "value_error" else f"{path}: {msg}"
-
-
-def validate_parameters(parameters: dict[str, Any], source: str = "config") -> RunConfig:
-    try:
-        return RunConfig.model_validate(parameters)
-    except ValidationError as err:
-        lines = [_describe(e) for e in err.errors()]
-        raise ConfigError(f"{source}: " + f"\n{' ' * (len(source) + 2)}".join(lines)) from None
-
-
-def load_run_config(path: Path) -> tuple[dict[str, Any], RunConfig]:
-    """Read a run YAML; return the raw document and its validated parameters."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file does not exist")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"{path}: expected a mapping with model:, settings:, parameters:, steps: keys")
-    unknown = sorted(set(document) - ZENML_TOP_LEVEL_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; FastDistill settings go under parameters:")
-    return document, validate_parameters(document.get("parameters") or {}, str(path))

@@ -10,7 +10,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from fastdistill.quality import GateReport
+from fastdistill.gate.quality import GateReport
 
 
 class GateReportMaterializer(BaseMaterializer):

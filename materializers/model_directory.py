@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType
 from zenml.materializers.base_materializer import BaseMaterializer
 
-from fastdistill.artifacts import ModelDirectory
+from fastdistill.models.directory import ModelDirectory
 from materializers._files import download_dir, upload_dir
 
 

@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 
-from fastdistill.dataset import PromptDataset
+from fastdistill.data.prompt_dataset import PromptDataset
 from materializers._files import DirectoryMaterializer
 
 

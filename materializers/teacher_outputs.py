@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 
-from fastdistill.topk import TeacherOutputs
+from fastdistill.inference.topk_store import TeacherOutputs
 from materializers._files import DirectoryMaterializer
 
 

@@ -1,9 +1,10 @@
 from zenml import pipeline
 
-from fastdistill.born_again import BornAgainConfig
 from fastdistill.config import (
+    BornAgainConfig,
     DataConfig,
     EvaluationConfig,
+    GateConfig,
     RegistryConfig,
     StudentConfig,
     SweepConfig,
@@ -11,9 +12,21 @@ from fastdistill.config import (
     TeacherConfig,
     TrainingConfig,
 )
-from fastdistill.quality import GateConfig
-from steps import build_report, evaluate, load_seeds, quality_gate, synthesize, teacher_inference, train_student
-from steps.born_again import plan_generation, register_generation, score_against_original, summarize_chain
+from steps import (
+    build_report,
+    evaluate,
+    load_seeds,
+    quality_gate,
+    synthesize,
+    teacher_inference,
+    train_student,
+)
+from steps.born_again import (
+    plan_generation,
+    register_generation,
+    score_against_original,
+    summarize_chain,
+)
 
 
 @pipeline

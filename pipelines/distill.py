@@ -3,6 +3,7 @@ from zenml import pipeline
 from fastdistill.config import (
     DataConfig,
     EvaluationConfig,
+    GateConfig,
     RegistryConfig,
     StudentConfig,
     SweepConfig,
@@ -10,8 +11,7 @@ from fastdistill.config import (
     TeacherConfig,
     TrainingConfig,
 )
-from fastdistill.quality import GateConfig
-from fastdistill.sweep import expand_trials
+from fastdistill.training.sweep import expand_trials
 from steps import (
     build_report,
     evaluate,

@@ -4,16 +4,26 @@ import mlflow
 from mlflow.tracking import MlflowClient
 from zenml import get_step_context, log_metadata, step
 
-from fastdistill import born_again, registry, trial_scoring
-from fastdistill.artifacts import ModelDirectory
-from fastdistill.config import DataConfig, RegistryConfig, SweepConfig, TeacherConfig, TrainingConfig, fingerprint
-from fastdistill.teacher import HFBackend
-from fastdistill.topk import TeacherOutputs
+from fastdistill.config import (
+    BornAgainConfig,
+    DataConfig,
+    RegistryConfig,
+    SweepConfig,
+    TeacherConfig,
+    TrainingConfig,
+    fingerprint,
+)
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.topk_store import TeacherOutputs
+from fastdistill.models.directory import ModelDirectory
+from fastdistill.registry import born_again
+from fastdistill.registry import mlflow_registry as registry
+from fastdistill.training import trial_scoring
 
 
 @step(experiment_tracker=True, enable_cache=False)  # the registry changes between runs with identical inputs
 def plan_generation(
-    teacher_config: TeacherConfig, registry_config: RegistryConfig, chain_config: born_again.BornAgainConfig
+    teacher_config: TeacherConfig, registry_config: RegistryConfig, chain_config: BornAgainConfig
 ) -> tuple[Annotated[TeacherConfig, "generation_teacher"], Annotated[dict, "generation_plan"]]:
     """Read the chain from the registry: which generation this run is and which model it learns from.
 
@@ -49,7 +59,7 @@ def register_generation(
     original_metrics: dict,
     generation_plan: dict,
     registry_config: RegistryConfig,
-    chain_config: born_again.BornAgainConfig,
+    chain_config: BornAgainConfig,
     data_config: DataConfig,
     training_config: TrainingConfig,
 ) -> Annotated[dict, "registration"]:
@@ -76,7 +86,7 @@ def register_generation(
 
 @step(experiment_tracker=True, enable_cache=False)  # the tracker gives it the registry's tracking URI
 def summarize_chain(
-    registration: dict, registry_config: RegistryConfig, chain_config: born_again.BornAgainConfig
+    registration: dict, registry_config: RegistryConfig, chain_config: BornAgainConfig
 ) -> Annotated[list, "born_again"]:
     """Every generation of the chain so far (after this run's registration), for the report."""
     name = born_again.chain_model_name(registry_config.model_name, chain_config)

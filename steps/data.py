@@ -2,9 +2,9 @@ from typing import Annotated
 
 from zenml import log_metadata, step
 
-from fastdistill import data as seeds_lib
 from fastdistill.config import DataConfig
-from fastdistill.dataset import PromptDataset
+from fastdistill.data import seeds as seeds_lib
+from fastdistill.data.prompt_dataset import PromptDataset
 
 
 @step

@@ -3,14 +3,14 @@ from typing import Annotated
 import mlflow
 from zenml import log_metadata, step
 
-from fastdistill import evaluation
-from fastdistill.artifacts import ModelDirectory
 from fastdistill.config import EvaluationConfig, TeacherConfig
-from fastdistill.metric_catalog import grouped
+from fastdistill.evaluation import suite as evaluation
+from fastdistill.evaluation.catalog import grouped
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models import resolve_model
-from fastdistill.report import DETAILS_ARTIFACT
-from fastdistill.teacher import HFBackend
-from fastdistill.topk import TeacherOutputs
+from fastdistill.models.directory import ModelDirectory
+from fastdistill.reporting.report import DETAILS_ARTIFACT
 
 
 @step(experiment_tracker=True)

@@ -6,14 +6,15 @@ import mlflow.data
 import pandas as pd
 from zenml import log_metadata, save_artifact, step
 
-from fastdistill import quality
-from fastdistill.dataset import PromptDataset
+from fastdistill.config import GateConfig
+from fastdistill.data.prompt_dataset import PromptDataset
+from fastdistill.gate import quality
 
 
-def _embedder(gate_config: quality.GateConfig):
+def _embedder(gate_config: GateConfig):
     if gate_config.semantic_duplicate_threshold is None:
         return None
-    from fastdistill.embeddings import embed
+    from fastdistill.gate.embeddings import embed
 
     return embed
 
@@ -32,7 +33,7 @@ def _log_to_mlflow(report: quality.GateReport, quarantine: PromptDataset, gated:
 
 @step(experiment_tracker=True)
 def quality_gate(
-    candidates: pd.DataFrame, synthesis_rejects: pd.DataFrame, gate_config: quality.GateConfig
+    candidates: pd.DataFrame, synthesis_rejects: pd.DataFrame, gate_config: GateConfig
 ) -> tuple[Annotated[PromptDataset, "gated_prompts"], Annotated[PromptDataset, "quarantine"],
            Annotated[quality.GateReport, "gate_report"]]:
     """Dedup and row filters, then the Great Expectations suite; a failed gate stops the run here."""

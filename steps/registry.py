@@ -2,10 +2,16 @@ from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
 
-from fastdistill import registry
-from fastdistill.artifacts import ModelDirectory
-from fastdistill.config import DataConfig, RegistryConfig, TeacherConfig, TrainingConfig, fingerprint
-from fastdistill.model_stage import sync_zenml_stage, zenml_tags
+from fastdistill.config import (
+    DataConfig,
+    RegistryConfig,
+    TeacherConfig,
+    TrainingConfig,
+    fingerprint,
+)
+from fastdistill.models.directory import ModelDirectory
+from fastdistill.registry import mlflow_registry as registry
+from fastdistill.registry.zenml_stage import sync_zenml_stage, zenml_tags
 
 
 @step(experiment_tracker=True)

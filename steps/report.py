@@ -5,7 +5,7 @@ from mlflow.tracking import MlflowClient
 from zenml import get_step_context, log_metadata, step
 from zenml.types import HTMLString
 
-from fastdistill import report
+from fastdistill.reporting import report
 
 
 @step(experiment_tracker=True)

@@ -5,16 +5,19 @@ from typing import Annotated
 import mlflow
 from zenml import get_step_context, log_metadata, step
 from zenml.client import Client
-from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import MLFlowExperimentTrackerSettings
+from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import (
+    MLFlowExperimentTrackerSettings,
+)
 from zenml.io import fileio
 
-from fastdistill import distributed, sweep, training, trial_scoring
-from fastdistill.artifacts import ModelDirectory
-from fastdistill.checkpoints import CheckpointMirror
 from fastdistill.config import StudentConfig, SweepConfig, TeacherConfig, TrainingConfig
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models import resolve_model
-from fastdistill.teacher import HFBackend
-from fastdistill.topk import TeacherOutputs
+from fastdistill.models.directory import ModelDirectory
+from fastdistill.training import distributed, sweep, trial_scoring
+from fastdistill.training import trainers as training
+from fastdistill.training.checkpoints import CheckpointMirror
 from steps._scratch import step_scratch_dir
 
 # Each trial is its own MLflow run, nested under the pipeline run's parent run.
@@ -42,7 +45,7 @@ def train_student(
     """One trial: initialise the student, train it with its objective on the teacher outputs, score it on held-out rows."""
     work = step_scratch_dir("fastdistill-student-")
     init_dir, tokenizer, init_info = training.prepare_student(teacher_config, student_config, work / "init")
-    teacher_dir = None if training_config.is_offline else resolve_model(teacher_config.model)
+    teacher_dir = None if training_config.objective_record.offline else resolve_model(teacher_config.model)
     mirror = _checkpoint_mirror(teacher_outputs, student_config, training_config) if training_config.save_steps else None
     if training_config.num_processes > 1:  # the GPU training pool: every process runs the trial under accelerate
         result = distributed.train_with_accelerate(init_dir, teacher_outputs, training_config, work / "trained",
@@ -57,17 +60,11 @@ def train_student(
     log_metadata({**info, **{f"score.{k}": v for k, v in metrics.items()}, "warnings": result.warnings or "none",
                   "resumed_from_step": result.resumed_from_step})
     trial_result = {
-        "trial": trial, "step": get_step_context().step_name, "params": sweep_params(training_config, student_config),
+        "trial": trial, "step": get_step_context().step_name, "params": sweep.trial_params(training_config, student_config),
         "metrics": metrics, "history": result.history, "mlflow_run_id": _active_run_id(), "best": False,
         "seconds": round(result.seconds, 1), "warnings": result.warnings, "training": training_config.model_dump(),
     }
     return ModelDirectory(result.model_dir, info), trial_result
-
-
-def sweep_params(training_config: TrainingConfig, student_config: StudentConfig) -> dict:
-    return {**training_config.model_dump(include={"objective", "learning_rate", "temperature", "beta", "alpha",
-                                                  "lmbda", "ce_weight", "epochs"}),
-            "num_layers": student_config.num_layers}
 
 
 def _log_trial(trial, teacher_config, training_config, init_info, result, metrics) -> None:

@@ -1,6 +1,12 @@
 """Model sources: teacher/student spec strings resolved to local Hugging Face model directories."""
 
-from fastdistill.models.sources import DEFAULT_CACHE_DIR, ModelSpecError, resolve_model, teacher_runs_dir, validate_spec
+from fastdistill.models.sources import (
+    DEFAULT_CACHE_DIR,
+    ModelSpecError,
+    resolve_model,
+    teacher_runs_dir,
+    validate_spec,
+)
 from fastdistill.models.student import build_student_by_layer_selection, select_layers
 from fastdistill.models.vocab import (
     SharedVocabulary,

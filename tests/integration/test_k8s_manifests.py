@@ -23,7 +23,13 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.k8s import GPU_RESOURCE, ORCHESTRATOR_JOB, placement, validate_job, validate_manifest
+from fastdistill.infra.k8s import (
+    GPU_RESOURCE,
+    ORCHESTRATOR_JOB,
+    placement,
+    validate_job,
+    validate_manifest,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = "europe-west4-docker.pkg.dev/demo-project/fastdistill"
@@ -45,9 +51,9 @@ from zenml.client import Client
 from zenml.enums import StackComponentType as T
 from zenml.stack import StackComponent
 
-from fastdistill import k8s
-from fastdistill.config import load_run_config
-from fastdistill.k8s_stack import register_k8s_stack
+from fastdistill.infra import k8s
+from fastdistill.run_config import load_run_config
+from fastdistill.infra.k8s_stack import register_k8s_stack
 from pipelines import distill
 
 outputs_path, out_path = Path(sys.argv[1]), Path(sys.argv[2])

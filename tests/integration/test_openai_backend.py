@@ -15,8 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
-from fastdistill.teacher import HFBackend
-from fastdistill.teacher.openai_compat import OpenAIBackend, ServerError
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.openai_server import OpenAIBackend, ServerError
 
 
 class _Server:
@@ -138,7 +138,7 @@ def test_unreachable_server_names_the_url(hf):
 
 
 def test_vllm_backend_import_guard_is_clear_on_cpu_machines(tiny_teacher_dir):
-    from fastdistill.teacher.vllm_backend import BackendUnavailable, VLLMBackend
+    from fastdistill.inference.vllm_offline import BackendUnavailable, VLLMBackend
 
     with pytest.raises(BackendUnavailable, match="teacher.backend 'vllm' needs"):
         VLLMBackend(tiny_teacher_dir, top_k=4)

@@ -8,9 +8,11 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from fastdistill.config import TeacherConfig, TrainingConfig
+from fastdistill.inference.chat import load_tokenizer
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.labelling import label
 from fastdistill.models import VocabularyMismatchError, build_student_by_layer_selection
-from fastdistill.teacher import HFBackend, label, load_tokenizer
-from fastdistill.training import train_student
+from fastdistill.training.trainers import train_student
 
 VOCAB, PADDED = 49152, 49152 + 64
 

@@ -23,7 +23,7 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
-from fastdistill import registry
+from fastdistill.registry import mlflow_registry as registry
 
 NAME = "race-student"
 

@@ -20,7 +20,8 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from fastdistill.registry import decide, register_student
+from fastdistill.registry.mlflow_registry import register_student
+from fastdistill.registry.promotion import decide
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +36,7 @@ import mlflow
 from zenml import pipeline, step
 from zenml.client import Client
 from zenml.enums import StackComponentType as T
-from fastdistill.stack import ensure_local_stack
+from fastdistill.infra.local_stack import ensure_local_stack
 
 project, other_uri = Path(sys.argv[1]), sys.argv[2]
 client = Client()

@@ -8,12 +8,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from fastdistill.candidates import add_token_counts, build_candidates
-from fastdistill.config import DataConfig, SynthesisConfig
-from fastdistill.data import load_seeds
-from fastdistill.dataset import PromptDataset
-from fastdistill.quality import GateConfig, GateReport, filter_rows, reason_counts, run_gate
-from fastdistill.teacher import HFBackend
+from fastdistill.config import DataConfig, GateConfig, SynthesisConfig
+from fastdistill.data.prompt_dataset import PromptDataset
+from fastdistill.data.seeds import load_seeds
+from fastdistill.gate.quality import (
+    GateReport,
+    filter_rows,
+    reason_counts,
+    run_gate,
+)
+from fastdistill.inference.hf import HFBackend
+from fastdistill.synthesis.candidates import add_token_counts, build_candidates
 
 
 @pytest.fixture(scope="module")

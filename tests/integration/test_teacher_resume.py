@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fastdistill.topk import TeacherOutputs
+from fastdistill.inference.topk_store import TeacherOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,8 @@ SCRIPT = """
 import os, signal, sys
 from pathlib import Path
 import pandas as pd
-from fastdistill import teacher
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.labelling import label_sharded
 from fastdistill.config import TeacherConfig
 from fastdistill.models import resolve_model
 
@@ -26,7 +27,7 @@ work, kill_after = Path(sys.argv[1]), int(sys.argv[2])
 rows = pd.DataFrame({"id": [f"r{i}" for i in range(10)], "split": "train", "category": "c",
                      "prompt": [f"Tell me fact number {i}." for i in range(10)], "reference": None})
 config = TeacherConfig(model="tiny:teacher", top_k=4, max_new_tokens=8, batch_size=4)
-backend = teacher.HFBackend(resolve_model(config.model))
+backend = HFBackend(resolve_model(config.model))
 
 generated = []
 
@@ -37,7 +38,7 @@ def crash(index, path):
         (path.parent / ".shard-00002.parquet.tmp-99999").write_bytes(b"half a parquet file")
         os.kill(os.getpid(), signal.SIGKILL)
 
-outputs = teacher.label_sharded(backend, rows, config, work, shard_rows=3, on_shard=crash)
+outputs = label_sharded(backend, rows, config, work, shard_rows=3, on_shard=crash)
 outputs.save(Path(str(work) + "-result"))
 print("finished", work.exists(), generated)
 """

@@ -14,11 +14,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from fastdistill.checkpoints import CheckpointMirror
 from fastdistill.config import TeacherConfig, TrainingConfig
+from fastdistill.inference.chat import load_tokenizer
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.labelling import label
 from fastdistill.models import build_student_by_layer_selection
-from fastdistill.teacher import HFBackend, label, load_tokenizer
-from fastdistill.training import IGNORE, RATIONALE_TASK, build_step_by_step_examples, train_student
+from fastdistill.training.checkpoints import CheckpointMirror
+from fastdistill.training.trainers import (
+    IGNORE,
+    RATIONALE_TASK,
+    build_step_by_step_examples,
+    train_student,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,11 +113,11 @@ _TRAIN_SCRIPT = textwrap.dedent("""
     import json, os, signal, sys
     from pathlib import Path
     from transformers import TrainerCallback
-    from fastdistill.checkpoints import CheckpointMirror
+    from fastdistill.training.checkpoints import CheckpointMirror
     from fastdistill.config import TrainingConfig
-    from fastdistill.teacher import load_tokenizer
-    from fastdistill.topk import TeacherOutputs
-    from fastdistill.training import train_student
+    from fastdistill.inference.chat import load_tokenizer
+    from fastdistill.inference.topk_store import TeacherOutputs
+    from fastdistill.training.trainers import train_student
 
     store, student_dir, mirror_root, out_dir, kill_at = sys.argv[1:6]
 
@@ -157,7 +164,11 @@ def test_killed_trial_resumes_from_its_checkpoint_and_ends_where_an_uninterrupte
 
 def test_accelerate_launch_path_trains_through_a_job_directory(outputs, student, tmp_path):
     """The multi-GPU path, run with one CPU process (no GPU here): job written, `accelerate launch` runs the worker."""
-    from fastdistill.distributed import check_gpus, launch_command, train_with_accelerate
+    from fastdistill.training.distributed import (
+        check_gpus,
+        launch_command,
+        train_with_accelerate,
+    )
 
     student_dir, _ = student
     config = TrainingConfig(objective="fkl", epochs=1, batch_size=4, learning_rate=1e-3)

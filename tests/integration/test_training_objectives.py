@@ -8,10 +8,20 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from fastdistill.config import TeacherConfig, TrainingConfig
-from fastdistill.losses import OBJECTIVE_LOSSES
+from fastdistill.inference.chat import load_tokenizer
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.labelling import label
 from fastdistill.models import build_student_by_layer_selection
-from fastdistill.teacher import HFBackend, label, load_tokenizer
-from fastdistill.training import TopKCollator, build_examples, select_response_tokens, train_student
+from fastdistill.training.objectives import kd_objectives
+from fastdistill.training.trainers import (
+    TopKCollator,
+    build_examples,
+    select_response_tokens,
+    train_student,
+)
+
+# Each KD objective's loss, from its record: (logits, topk_ids, topk_logprobs, **knobs), unread knobs ignored.
+OBJECTIVE_LOSSES = {o.name: o.kd for o in kd_objectives()}
 
 
 @pytest.fixture(scope="module")

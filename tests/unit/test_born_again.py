@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from fastdistill.born_again import BornAgainConfig, Finished, Generation, Plan, improvement, plan_next
+from fastdistill.registry.born_again import (
+    BornAgainConfig,
+    Finished,
+    Generation,
+    Plan,
+    improvement,
+    plan_next,
+)
 
 CHAIN = BornAgainConfig(chain_id="c1", generations=3, metric="rougeL_vs_reference", min_improvement=0.01)
 NAME = "student-c1"

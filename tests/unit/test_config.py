@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.config import ConfigError, RunConfig, fingerprint, load_run_config, validate_parameters
+from fastdistill.config import RunConfig, fingerprint
+from fastdistill.run_config import ConfigError, load_run_config, validate_parameters
 
 
 @pytest.fixture()

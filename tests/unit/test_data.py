@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.data import SeedFileError, read_seeds, split_seeds
+from fastdistill.data.seeds import SeedFileError, read_seeds, split_seeds
 
 SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds.jsonl"
 CATEGORIES = {"open_qa", "rewriting", "classification", "extraction", "math", "code"}
@@ -56,7 +56,7 @@ def test_empty_file_is_an_error(tmp_path, content):
 
 
 def test_a_bad_seeds_file_fails_config_validation_before_any_step(tmp_path):
-    from fastdistill.config import ConfigError, validate_parameters
+    from fastdistill.run_config import ConfigError, validate_parameters
 
     path = tmp_path / "seeds.jsonl"
     path.write_text(GOOD + "\n" + GOOD + "\n")

@@ -6,7 +6,13 @@ installed wheel, no network)."""
 import numpy as np
 import pytest
 
-from fastdistill.dedup import DedupSettings, exact_duplicates, find_duplicates, near_duplicates, semantic_duplicates
+from fastdistill.gate.dedup import (
+    DedupSettings,
+    exact_duplicates,
+    find_duplicates,
+    near_duplicates,
+    semantic_duplicates,
+)
 
 BASE = [
     "What is the boiling point of water at sea level?",
@@ -62,7 +68,7 @@ def test_minhash_catches_planted_near_duplicates_with_full_precision():
 
 
 def test_semantic_stage_catches_paraphrases_that_minhash_misses():
-    from fastdistill.embeddings import embed
+    from fastdistill.gate.embeddings import embed
 
     texts = BASE + list(PARAPHRASE)
     found = find_duplicates(texts, DedupSettings(near_threshold=0.7, semantic_threshold=0.8), embed)

@@ -2,7 +2,8 @@
 
 import pytest
 
-from fastdistill.config import ConfigError, EvaluationConfig, RegistryConfig, validate_parameters
+from fastdistill.config import EvaluationConfig, RegistryConfig
+from fastdistill.run_config import ConfigError, validate_parameters
 
 
 def test_defaults_keep_the_expensive_metrics_small():

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fastdistill.evaluation import mean_rouge_l, rouge_l
+from fastdistill.evaluation.suite import mean_rouge_l, rouge_l
 
 
 def test_rouge_l_identical_disjoint_and_partial():

@@ -5,10 +5,11 @@ import pandas as pd
 import pytest
 import torch
 
-from fastdistill import efficiency, fidelity
 from fastdistill.config import TeacherConfig
+from fastdistill.evaluation import efficiency, fidelity
+from fastdistill.inference.hf import HFBackend
+from fastdistill.inference.labelling import label
 from fastdistill.models import resolve_model
-from fastdistill.teacher import HFBackend, label
 
 PROMPTS = ["Name a color.", "What is 2+3?", "Write a haiku about rain.", "List three fruits."]
 

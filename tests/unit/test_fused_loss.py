@@ -5,8 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fastdistill.fused_loss import check_head_reproduces_logits, default_chunk_tokens, fused_linear_kd_loss
-from fastdistill.losses import IGNORE_INDEX, OBJECTIVE_LOSSES, token_cross_entropy
+from fastdistill.training.fused_loss import (
+    check_head_reproduces_logits,
+    default_chunk_tokens,
+    fused_linear_kd_loss,
+)
+from fastdistill.training.losses import (
+    IGNORE_INDEX,
+    token_cross_entropy,
+)
+from fastdistill.training.objectives import kd_objectives
+
+# Each KD objective's loss, from its record: (logits, topk_ids, topk_logprobs, **knobs), unread knobs ignored.
+OBJECTIVE_LOSSES = {o.name: o.kd for o in kd_objectives()}
 
 N, H, V, K = 11, 6, 19, 4
 KNOBS = {"temperature": 1.7, "beta": 0.3, "alpha": 0.2}
@@ -165,7 +176,7 @@ def test_a_head_that_does_not_reproduce_the_logits_is_refused():
 
 
 def test_shared_logsumexp_computes_once_per_logits_and_keeps_gradients():
-    from fastdistill.losses import scaled_logsumexp, shared_logsumexp
+    from fastdistill.training.losses import scaled_logsumexp, shared_logsumexp
 
     logits = torch.randn(5, V, requires_grad=True)
     with shared_logsumexp():

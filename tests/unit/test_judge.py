@@ -2,8 +2,8 @@
 
 import pytest
 
-from fastdistill.judge import LMJudge, pairwise
-from fastdistill.teacher import HFBackend
+from fastdistill.evaluation.judge import LMJudge, pairwise
+from fastdistill.inference.hf import HFBackend
 
 
 class AlwaysFirst:

@@ -1,6 +1,6 @@
 """Kubernetes settings are checked strictly before a run: what ZenML would drop silently is an error here.
 
-No cluster is involved: these are the checks of fastdistill.k8s on YAML
+No cluster is involved: these are the checks of fastdistill.infra.k8s on YAML
 documents. The manifests ZenML would submit are built in
 tests/integration/test_k8s_manifests.py.
 """
@@ -13,8 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.config import TeacherConfig, load_run_config
-from fastdistill.k8s import PlacementError, check_gpu_sizing, check_kubernetes_settings, expand_step_patterns
+from fastdistill.config import TeacherConfig
+from fastdistill.infra.k8s import (
+    PlacementError,
+    check_gpu_sizing,
+    check_kubernetes_settings,
+    expand_step_patterns,
+)
+from fastdistill.run_config import load_run_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DISTILL_IDS = ["load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student", "evaluate",

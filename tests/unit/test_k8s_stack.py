@@ -10,7 +10,12 @@ import json
 
 import pytest
 
-from fastdistill.k8s_stack import PASSWORD_ENV, StackOutputsError, read_outputs, register_k8s_stack
+from fastdistill.infra.k8s_stack import (
+    PASSWORD_ENV,
+    StackOutputsError,
+    read_outputs,
+    register_k8s_stack,
+)
 
 GOOD = {
     "cloud": "gcp", "project_id": "p", "region": "europe-west4", "kubernetes_context": "gke_p_europe-west4_fd",

@@ -5,7 +5,12 @@ import math
 import pytest
 import torch
 
-from fastdistill.losses import forward_kl_topk, student_topk_logprobs, token_cross_entropy, top1_agreement
+from fastdistill.training.losses import (
+    forward_kl_topk,
+    student_topk_logprobs,
+    token_cross_entropy,
+    top1_agreement,
+)
 
 
 def test_forward_kl_matches_hand_computed_two_token_case():
@@ -81,14 +86,17 @@ import warnings  # noqa: E402
 
 import torch.nn.functional as F  # noqa: E402
 
-from fastdistill.losses import (  # noqa: E402
-    OBJECTIVE_LOSSES,
+from fastdistill.training.losses import (  # noqa: E402
     generalized_jsd_topk,
     reverse_kl_topk,
     scaled_logsumexp,
     skew_kl_topk,
     skew_reverse_kl_topk,
 )
+from fastdistill.training.objectives import kd_objectives  # noqa: E402
+
+# Each KD objective's loss, from its record: (logits, topk_ids, topk_logprobs, **knobs), unread knobs ignored.
+OBJECTIVE_LOSSES = {o.name: o.kd for o in kd_objectives()}
 
 KNOBS = {"temperature": 1.0, "beta": 0.5, "alpha": 0.1}
 

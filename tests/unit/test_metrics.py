@@ -2,7 +2,7 @@
 
 import pytest
 
-from fastdistill.metrics import (
+from fastdistill.evaluation.metrics import (
     distinct_n,
     exact_match,
     expected_calibration_error,

@@ -13,11 +13,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from fastdistill.models import (
     ModelSpecError,
     build_student_by_layer_selection,
+    packaged,
     resolve_model,
     select_layers,
     validate_spec,
 )
-from fastdistill.models import packaged
 from fastdistill.models.tiny import tiny_model_dir
 
 SMOLLM2_VOCAB = 49152

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fastdistill.registry import Policy, gate
+from fastdistill.registry.promotion import Policy, gate
 
 POLICY = Policy(
     metric="rougeL_vs_teacher",

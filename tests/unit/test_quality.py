@@ -6,8 +6,14 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from fastdistill.data import read_seeds, with_candidate_defaults
-from fastdistill.quality import GateConfig, GateFailed, filter_rows, reason_counts, run_gate
+from fastdistill.config import GateConfig
+from fastdistill.data.seeds import read_seeds, with_candidate_defaults
+from fastdistill.gate.quality import (
+    GateFailed,
+    filter_rows,
+    reason_counts,
+    run_gate,
+)
 
 SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds.jsonl"
 NO_SEMANTIC = {"semantic_duplicate_threshold": None}

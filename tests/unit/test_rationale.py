@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from fastdistill.rationale import split_rationale, with_instruction
-from fastdistill.topk import TeacherMeta, TeacherOutputs
+from fastdistill.inference.topk_store import TeacherMeta, TeacherOutputs
+from fastdistill.synthesis.rationales import split_rationale, with_instruction
 
 
 def test_split_rationale_parses_the_shape_and_refuses_anything_else():
@@ -33,7 +33,8 @@ def test_rationale_columns_survive_the_store(tmp_path):
 
 def test_label_in_rationale_mode_asks_for_the_shape_and_adds_the_columns(tiny_teacher_dir, model_cache_dir):
     from fastdistill.config import TeacherConfig
-    from fastdistill.teacher import HFBackend, label
+    from fastdistill.inference.hf import HFBackend
+    from fastdistill.inference.labelling import label
 
     backend = HFBackend(tiny_teacher_dir)
     rows = pd.DataFrame({"id": ["a"], "split": ["train"], "category": ["math"], "prompt": ["What is 2+2?"], "reference": [None]})

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from fastdistill.config import ConfigError, StudentConfig, SweepConfig, TrainingConfig, validate_parameters
-from fastdistill.sweep import TRAIN_STEP, expand_trials, pick_best, with_trial_step_settings
+from fastdistill.config import StudentConfig, SweepConfig, TrainingConfig
+from fastdistill.run_config import ConfigError, validate_parameters
+from fastdistill.training.sweep import (
+    TRAIN_STEP,
+    expand_trials,
+    pick_best,
+    with_trial_step_settings,
+)
 
 BASE = TrainingConfig()
 STUDENT = StudentConfig(num_layers=2)

@@ -4,10 +4,16 @@ rationale parsing and self-consistency voting."""
 import pytest
 from pydantic import ValidationError
 
-from fastdistill import evol
 from fastdistill.config import SynthesisConfig
-from fastdistill.reasoning import answer_key, majority, parse_rationale
-from fastdistill.synthesis import NoveltyFilter, build_requests, collect, parse_instructions, parse_numbered
+from fastdistill.synthesis import evol_instruct as evol
+from fastdistill.synthesis.rationales import answer_key, majority, parse_rationale
+from fastdistill.synthesis.self_instruct import (
+    NoveltyFilter,
+    build_requests,
+    collect,
+    parse_instructions,
+    parse_numbered,
+)
 
 MESSY_LISTS = [
     ("Sure! Here are more:\n5. Name three fruits.\n6) Translate 'hello' to French.\n- Sort a list in Python.\nThanks",

@@ -79,7 +79,7 @@ def test_the_pools_match_the_node_selectors_of_configs_k8s_yaml(resources):
 
 def test_every_gpu_request_fits_on_one_node_of_its_pool():
     # A pod asking for more GPUs than a node of its pool has would stay Pending forever (the autoscaler cannot help).
-    from fastdistill.k8s import gpu_limit
+    from fastdistill.infra.k8s import gpu_limit
 
     document = yaml.safe_load((ROOT / "configs" / "k8s.yaml").read_text())
     pools = _blocks("variable")["gpu_pools"]["default"]
@@ -110,7 +110,7 @@ def test_the_bucket_is_not_public(resources):
 
 
 def test_outputs_cover_what_stack_registration_reads_and_carry_no_secret():
-    from fastdistill.k8s_stack import StackOutputs
+    from fastdistill.infra.k8s_stack import StackOutputs
 
     outputs = _blocks("output")
     assert set(StackOutputs.model_fields) <= set(outputs)

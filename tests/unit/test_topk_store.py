@@ -9,8 +9,14 @@ import pandas as pd
 import pytest
 import torch
 
-from fastdistill.topk import (
-    LOGPROB_STEP, TeacherMeta, TeacherOutputs, dequantize_logprobs, id_dtype, quantize_logprobs, read_manifest,
+from fastdistill.inference.topk_store import (
+    LOGPROB_STEP,
+    TeacherMeta,
+    TeacherOutputs,
+    dequantize_logprobs,
+    id_dtype,
+    quantize_logprobs,
+    read_manifest,
 )
 
 
@@ -87,7 +93,7 @@ def test_unsupported_schema_version_is_refused_with_the_file_named(tmp_path):
 
 
 def test_topk_extraction_equals_torch_topk_of_the_models_own_logits(tiny_teacher_dir):
-    from fastdistill.teacher import HFBackend
+    from fastdistill.inference.hf import HFBackend
 
     backend = HFBackend(tiny_teacher_dir)
     gen = backend.generate(["Name a color."], max_new_tokens=6, top_k_logprobs=5)[0]

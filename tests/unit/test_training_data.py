@@ -4,8 +4,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from fastdistill.topk import TeacherMeta, TeacherOutputs
-from fastdistill.training import IGNORE, TopKCollator, build_examples, kd_scale_warnings, select_response_tokens
+from fastdistill.inference.topk_store import TeacherMeta, TeacherOutputs
+from fastdistill.training.trainers import (
+    IGNORE,
+    TopKCollator,
+    build_examples,
+    kd_scale_warnings,
+    select_response_tokens,
+)
 
 
 def _outputs(rows):
@@ -61,7 +67,7 @@ def test_kd_scale_warning_fires_only_when_kd_is_negligible():
 
 def test_trainer_arguments_run_fp32_without_activation_recompute_on_cpu(tmp_path):
     from fastdistill.config import TrainingConfig
-    from fastdistill.training import _sft_config
+    from fastdistill.training.trainers import _sft_config
 
     # TRL defaults both bf16 and activation checkpointing on; on CPU the first is emulated, the second pure recompute.
     args = _sft_config(TrainingConfig(), str(tmp_path))

@@ -1,0 +1,137 @@
+"""Evaluate any model on a user's JSONL file: a registered version, a run's model or a local directory.
+
+The file has one JSON object per line with a non-empty `prompt` and an
+optional `reference` (and optional `id`, `category`). The teacher answers
+every prompt with top-k logprobs first, exactly as in the pipeline, so the
+full suite applies: the rows play the held-out split.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from fastdistill.config import EvaluationConfig, TeacherConfig
+from fastdistill.evaluation.catalog import grouped
+from fastdistill.evaluation.suite import EvalResult, evaluate_student
+
+MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
+
+
+class InputError(ValueError):
+    """A model URI or data file that cannot be evaluated; the message names it and says what is expected."""
+
+
+def read_prompts(path: Path) -> pd.DataFrame:
+    """Rows id, split='eval', category, prompt, reference from a JSONL file; errors name the line."""
+    if not path.is_file():
+        raise InputError(f"{path}: data file does not exist")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"{path}:{number}: not valid JSON ({err.msg}); expected {{\"prompt\": ..., "
+                             "\"reference\": ...}") from None
+        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
+            raise InputError(f"{path}:{number}: needs a non-empty string field \"prompt\"")
+        reference = row.get("reference")
+        if reference is not None and not isinstance(reference, str):
+            raise InputError(f"{path}:{number}: \"reference\" must be a string or absent, got {type(reference).__name__}")
+        rows.append({"id": str(row.get("id", f"line-{number}")), "split": "eval",
+                     "category": str(row.get("category", "user")), "prompt": row["prompt"], "reference": reference})
+    if not rows:
+        raise InputError(f"{path}: no prompts (one JSON object per line with a \"prompt\" field)")
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class ResolvedModel:
+    path: Path
+    teacher: str | None  # the teacher it was distilled from, when the registry or run recorded it
+    description: str
+
+
+def resolve_model_uri(uri: str, workdir: Path) -> ResolvedModel:
+    """A local transformers directory for `uri`; MLflow models are loaded and saved under `workdir`."""
+    if not uri.startswith(MLFLOW_SCHEMES):
+        path = Path(uri)
+        if not (path / "config.json").is_file():
+            raise InputError(f"--model {uri}: not a model directory (no config.json) and not an MLflow URI "
+                             "(models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/student)")
+        return ResolvedModel(path.resolve(), None, f"directory {path}")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        components = mlflow.transformers.load_model(uri, return_type="components")
+    except (MlflowException, OSError) as err:
+        raise InputError(f"--model {uri}: MLflow could not load it ({type(err).__name__}: {err})") from None
+    out = workdir / "model"
+    components["model"].save_pretrained(out)
+    components["tokenizer"].save_pretrained(out)
+    return ResolvedModel(out, _recorded_teacher(uri), uri)
+
+
+def _recorded_teacher(uri: str) -> str | None:
+    """The `teacher` tag of a registered version, or the `teacher.model` param of a run."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    try:
+        if uri.startswith("models:/"):
+            name, _, ref = uri.removeprefix("models:/").partition("@")
+            if ref:
+                version = client.get_model_version_by_alias(name, ref)
+            else:
+                name, _, number = name.partition("/")
+                version = client.get_model_version(name, number)
+            return version.tags.get("teacher")
+        if uri.startswith("runs:/"):
+            run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+            return client.get_run(run_id).data.params.get("teacher.model")
+    except MlflowException:
+        return None
+    return None
+
+
+def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, config: EvaluationConfig,
+                  teacher_spec: str | None = None) -> tuple[dict, EvalResult]:
+    """The whole suite on `data`; returns (the JSON document, the raw result)."""
+    from fastdistill.inference.hf import HFBackend
+    from fastdistill.inference.labelling import label
+    from fastdistill.models import check_vocab_compatible, resolve_model
+
+    frame = read_prompts(data)
+    with tempfile.TemporaryDirectory(prefix="fastdistill-eval-") as work:
+        model = resolve_model_uri(model_uri, Path(work))
+        spec = teacher_spec or model.teacher or teacher_config.model
+        teacher_config = teacher_config.model_copy(update={"model": spec})
+        teacher_dir = resolve_model(spec)
+        check_vocab_compatible(teacher_dir, model.path)
+        teacher = HFBackend(teacher_dir)
+        outputs = label(teacher, frame, teacher_config)
+        student = HFBackend(model.path)
+        judge = teacher if config.judge_model is None else HFBackend(resolve_model(config.judge_model))
+        result = evaluate_student(student, outputs, config.model_copy(update={"max_examples": None}), teacher, judge,
+                                  student_dir=model.path, teacher_dir=teacher_dir)
+    document = {"model": model_uri, "resolved": model.description, "teacher": spec, "data": str(data),
+                "metrics": result.metrics, "groups": grouped(result.metrics), **result.details,
+                "samples": result.samples}
+    return document, result
+
+
+def write_json(document: dict, path: Path) -> None:
+    """Written aside and renamed: a failed run never leaves a partial file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(document, indent=2, default=str))
+    tmp.replace(path)

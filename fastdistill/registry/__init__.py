@@ -1,0 +1,1 @@
+"""The MLflow model registry: registration, the promotion gate, ZenML stages, Born-Again chains."""

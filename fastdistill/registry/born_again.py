@@ -1,0 +1,146 @@
+"""Born-Again chains: generation k learns from generation k-1, linked through the MLflow registry.
+
+The chain's state lives only in the registry, as tags on the model versions
+of `<registry.model_name>-<chain_id>`: `chain_id`, `generation`,
+`teacher_version` (`original` for generation 1), `parent_run_id` (the ZenML
+run of the generation it learned from) and `chain.improved`. So a chain can
+be inspected from anywhere, and a crash loses at most the generation in
+flight: `plan_next` reads what was registered and continues after it.
+
+Teacher, improvement and the stop rule: generation k learns from the chain's
+`champion` (generation 1: the original teacher). It improves when its
+`metric` beats its teacher's by more than `min_improvement` (generation 1: the
+original teacher's `teacher_<metric>`, when evaluation measured it; later: the
+champion's registered score), and only then becomes the champion. A
+generation that does not improve ends the chain (unless
+`stop_on_no_improvement` is off), and so does reaching `generations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from fastdistill.config import BornAgainConfig
+
+ORIGINAL = "original"
+
+
+def chain_model_name(model_name: str, chain: BornAgainConfig) -> str:
+    return f"{model_name}-{chain.chain_id}"
+
+
+@dataclass(frozen=True)
+class Generation:
+    generation: int
+    version: str
+    teacher: str  # the spec it learned from
+    teacher_version: str
+    improved: bool
+    score: float | None
+    zenml_run_id: str
+    aliases: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the next run does: generation `generation` learns from `teacher` (a model spec)."""
+
+    generation: int
+    teacher: str
+    teacher_version: str
+    parent_run_id: str
+    teacher_score: float | None
+
+    def lineage(self, chain: BornAgainConfig) -> dict[str, str]:
+        return {"chain_id": chain.chain_id, "generation": str(self.generation), "teacher_version": self.teacher_version,
+                "parent_run_id": self.parent_run_id, "teacher": self.teacher}
+
+
+@dataclass(frozen=True)
+class Finished:
+    reason: str
+
+
+def read_chain(client: MlflowClient, model_name: str, chain: BornAgainConfig) -> list[Generation]:
+    """The chain's registered generations, oldest first (one per generation: a re-run never registers twice)."""
+    try:
+        versions = client.search_model_versions(f"name='{model_name}'")
+    except MlflowException:
+        return []
+    aliases: dict[str, list[str]] = {}
+    try:
+        for alias, version in client.get_registered_model(model_name).aliases.items():
+            aliases.setdefault(str(version), []).append(alias)
+    except MlflowException:
+        pass
+    found = []
+    for v in versions:
+        if v.tags.get("chain_id") != chain.chain_id or "generation" not in v.tags:
+            continue
+        score = v.tags.get(f"metric.{chain.metric}")
+        found.append(Generation(int(v.tags["generation"]), str(v.version), v.tags.get("teacher", ""),
+                                v.tags.get("teacher_version", ""), v.tags.get("chain.improved") == "true",
+                                float(score) if score is not None else None, v.tags.get("zenml_run_id", ""),
+                                sorted(aliases.get(str(v.version), [])), _metric_tags(v.tags)))
+    return sorted(found, key=lambda g: g.generation)
+
+
+def _metric_tags(tags: dict[str, str]) -> dict[str, float]:
+    found = {}
+    for key, value in tags.items():
+        if key.startswith("metric."):
+            try:
+                found[key.removeprefix("metric.")] = float(value)
+            except ValueError:
+                continue
+    return found
+
+
+def report_rows(generations: list[Generation], chain: BornAgainConfig) -> list[dict]:
+    """The chain for the HTML report: each generation's metrics, and the original teacher as a reference line.
+
+    The original teacher's score on a metric is generation 1's `teacher_<metric>` (its teacher was the original).
+    """
+    first = generations[0].metrics if generations else {}
+    reference = {m.removeprefix("teacher_"): v for m, v in first.items() if m.startswith("teacher_")}
+    return [{"generation": g.generation, "version": g.version, "teacher": g.teacher, "improved": g.improved,
+             "metrics": g.metrics, "original_teacher": reference, "chain_metric": chain.metric} for g in generations]
+
+
+def plan_next(generations: list[Generation], chain: BornAgainConfig, model_name: str, original_teacher: str) -> Plan | Finished:
+    if not generations:
+        return Plan(1, original_teacher, ORIGINAL, "", None)
+    last = generations[-1]
+    if not last.improved and chain.stop_on_no_improvement:
+        return Finished(f"generation {last.generation} (v{last.version}) did not improve {chain.metric} by more than "
+                        f"{chain.min_improvement} over its teacher: the chain stops there")
+    if last.generation >= chain.generations:
+        return Finished(f"the chain reached its generation limit ({chain.generations})")
+    teacher = next((g for g in reversed(generations) if "champion" in g.aliases), last)
+    return Plan(last.generation + 1, f"models:/{model_name}/{teacher.version}", teacher.version, teacher.zenml_run_id,
+                teacher.score)
+
+
+def improvement(metrics: dict[str, float], plan: Plan, chain: BornAgainConfig) -> tuple[bool, str]:
+    """Whether this generation beat its teacher on the chain's metric, and why."""
+    if chain.metric not in metrics:
+        raise ValueError(f"born_again.metric '{chain.metric}' was not measured; available: {sorted(metrics)}")
+    score = metrics[chain.metric]
+    teacher_score = plan.teacher_score if plan.generation > 1 else metrics.get(f"teacher_{chain.metric}")
+    if teacher_score is None:
+        return True, f"generation 1 has no teacher score for {chain.metric} to beat"
+    margin = score - teacher_score if chain.greater_is_better else teacher_score - score
+    improved = margin > chain.min_improvement
+    return improved, (f"{chain.metric} {score:.4f} vs its teacher's {teacher_score:.4f}: "
+                      f"{'improved' if improved else 'no improvement'} (margin {margin:+.4f}, required > {chain.min_improvement})")
+
+
+def check_run_document(document: dict, source: str) -> None:
+    """A chain's run YAML must let the plan and registration steps run every time."""
+    if document.get("enable_cache") is True:
+        raise ValueError(f"{source}: enable_cache: true would replay a previous generation's plan and registration "
+                         "from ZenML's cache; remove it (every other step is cached by default)")

@@ -1,0 +1,381 @@
+"""MLflow model registry: register a student as `challenger`; the promotion gate
+(`fastdistill.registry.promotion`) decides whether it becomes `champion`.
+
+On promotion the old champion keeps its version and gets `previous-champion`.
+
+Every metric a version was registered with is stored on the version as tag
+`metric.<name>`, so a decision never depends on a source run that may have
+been deleted (the champion's source run is only read as a fallback, for
+versions registered by other means). The decision is recorded as tags
+`promotion.decision` and `promotion.reason`.
+
+Registration is all-or-nothing: if anything fails once the version exists,
+the version is deleted and the aliases are put back as they were before the
+error propagates. An unreachable tracking server is detected before anything
+is written. Alias changes happen under a registry-wide lock (see
+`PromotionLock`), so two promotions racing are serialised: each one's
+`previous-champion` is the champion it really replaced, and there is exactly
+one champion at the end.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib.metadata
+import logging
+import math
+import os
+import random
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import mlflow
+import yaml
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from fastdistill.registry.promotion import Policy, gate
+
+CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
+ARTIFACT_NAME = "student"
+LOCK_SUFFIX = ".promotion-lock"
+# Pinned in the logged model's requirements; listing them avoids MLflow's inference, which
+# re-loads the model in a subprocess and imports optional packages we do not ship.
+REQUIRED_PACKAGES = ("torch", "transformers", "accelerate", "safetensors")
+
+log = logging.getLogger(__name__)
+
+# Called with (stage, version tags) after the aliases moved: "production" for a new champion, "staging" for
+# a challenger. The pipeline passes one that keeps ZenML's Model Control Plane stage in step (`model_stage`).
+StageSync = Callable[[str, dict[str, str]], None]
+
+
+class RegistryUnreachable(RuntimeError):
+    """The MLflow tracking/registry server cannot be reached; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    name: str
+    version: str
+    aliases: list[str]
+    promoted: bool
+    reason: str
+    model_uri: str
+    decision: str = ""
+    previous_champion: str | None = None
+
+
+def check_reachable(tracking_uri: str | None = None, timeout_s: float = 5.0) -> None:
+    """Raise `RegistryUnreachable` (naming the URI) if an http(s) tracking server does not answer.
+
+    MLflow's own client retries with back-off for minutes before failing; a
+    run should fail at once, before it writes anything.
+    """
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https"):
+        return
+    import requests
+
+    try:
+        response = requests.get(uri.rstrip("/") + "/health", timeout=timeout_s)
+    except requests.RequestException as err:
+        raise RegistryUnreachable(
+            f"MLflow at {uri} is unreachable ({type(err).__name__}); start the server or set "
+            "MLFLOW_TRACKING_URI / --tracking-uri to a reachable one. Nothing was registered."
+        ) from None
+    if response.status_code >= 500:
+        raise RegistryUnreachable(f"MLflow at {uri} answered HTTP {response.status_code} on /health; "
+                                  "nothing was registered")
+
+
+def register_student(
+    model_dir: Path,
+    *,
+    name: str,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+    metric: str,
+    greater_is_better: bool | None = None,
+    min_delta: float = 0.0,
+    thresholds: dict[str, float] | None = None,
+    must_not_regress: list[str] | tuple[str, ...] = (),
+    regression_tolerance: float = 0.0,
+    stage_sync: StageSync | None = None,
+) -> Registration:
+    """Log the model in the active MLflow run, register it as a new version of `name`, run the gate, set the aliases."""
+    policy = Policy(metric, greater_is_better, min_delta, dict(thresholds or {}), tuple(must_not_regress),
+                    regression_tolerance)
+    _score(metrics, metric)
+    model_dir = Path(model_dir).resolve()  # absolute: a relative "a/b" would look like a Hub repo id to MLflow
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"model_dir {model_dir} is not a transformers model directory (no config.json)")
+    check_reachable()
+    if mlflow.active_run() is None:
+        raise RuntimeError("register_student needs an active MLflow run (the step's experiment tracker run)")
+    info = _log_transformers_model(model_dir, metrics, tags)
+    client = MlflowClient()
+    with PromotionLock(client, name):
+        existed = _exists(client, name)
+        aliases_before = _aliases(client, name) if existed else {}
+        version = None
+        try:
+            version_tags = {**tags, **{f"metric.{k}": str(float(v)) for k, v in metrics.items()}}
+            version = str(mlflow.register_model(info.model_uri, name, tags=version_tags).version)
+            result = _apply_gate(client, name, version, metrics, policy)
+            if stage_sync is not None:
+                stage_sync("production" if result.promoted else "staging", version_tags)
+            return result
+        except BaseException as err:
+            _roll_back(client, name, version, aliases_before, existed, err)
+            raise
+
+
+class PromotionLock:
+    """A registry-wide mutex for alias changes: a registered model named `<name>.promotion-lock`.
+
+    MLflow has no compare-and-set for aliases, but creating a registered
+    model that already exists fails atomically in every store (a unique name
+    in the database), on a remote server as on a local file. The holder
+    deletes it when done, and only if it is still its own; a lock created
+    more than `stale_after_s` ago (a crashed holder) is broken. Age comes from
+    the store's own creation timestamp, written in the same row as the name.
+    """
+
+    def __init__(self, client: MlflowClient, name: str, timeout_s: float = 120.0, stale_after_s: float = 300.0):
+        self.client, self.lock_name = client, name + LOCK_SUFFIX
+        self.timeout_s, self.stale_after_s = timeout_s, stale_after_s
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
+
+    def __enter__(self) -> PromotionLock:
+        deadline = time.monotonic() + self.timeout_s
+        while True:
+            try:
+                self.client.create_registered_model(
+                    self.lock_name, tags={"owner": self.token},
+                    description="Held while FastDistill moves aliases; deleted when done. Safe to delete if stale.")
+                return self
+            except MlflowException as err:
+                busy = "database is locked" in str(err)  # SQLite under concurrent writers: try again
+                if not busy and err.error_code not in ("RESOURCE_ALREADY_EXISTS", "TEMPORARILY_UNAVAILABLE"):
+                    raise
+            self._break_if_stale()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"registered model '{self.lock_name}' is held by another promotion for over "
+                                   f"{self.timeout_s:.0f} s; delete it if no promotion is running")
+            time.sleep(random.uniform(0.05, 0.25))  # jitter: racing waiters do not retry in lockstep
+
+    def _break_if_stale(self) -> None:
+        try:
+            held = self.client.get_registered_model(self.lock_name)
+        except MlflowException:
+            return
+        created = (held.creation_timestamp or 0) / 1000.0
+        if created and time.time() - created > self.stale_after_s:
+            log.warning("breaking stale promotion lock %s held by %s", self.lock_name, held.tags.get("owner"))
+            try:
+                self.client.delete_registered_model(self.lock_name)
+            except MlflowException:
+                pass
+
+    def __exit__(self, *exc) -> None:
+        try:
+            owner = self.client.get_registered_model(self.lock_name).tags.get("owner")
+            if owner == self.token:
+                self.client.delete_registered_model(self.lock_name)
+            else:
+                log.warning("promotion lock %s was broken while held (now held by %s)", self.lock_name, owner)
+        except MlflowException as err:
+            log.warning("could not release promotion lock %s: %s", self.lock_name, err)
+
+
+def promote(name: str, version: str, *, reason: str, user: str | None = None,
+            stage_sync: StageSync | None = None, client: MlflowClient | None = None) -> Registration:
+    """Make `version` the champion by hand, recording who and why as version tags.
+
+    Idempotent: promoting the current champion changes nothing. The old
+    champion gets `previous-champion`.
+    """
+    if not reason.strip():
+        raise ValueError("a manual promotion needs a reason (--reason TEXT)")
+    check_reachable()
+    client = client or MlflowClient()
+    version = str(version)
+    try:
+        target = client.get_model_version(name, version)
+    except MlflowException:
+        versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
+        raise ValueError(f"{name} has no version {version}; versions: {versions or 'none'}") from None
+    with PromotionLock(client, name):
+        champion = _champion(client, name)
+        if champion is not None and str(champion.version) == version:
+            return Registration(name, version, _aliases_of(client, name, version), True,
+                                f"v{version} is already the champion: nothing changed", f"models:/{name}/{version}",
+                                "unchanged", _aliases(client, name).get(PREVIOUS))
+        before, tags_before = _aliases(client, name), dict(target.tags)
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
+        record = {"promotion.decision": "manual", "promotion.reason": reason,
+                  "promotion.by": user or getpass.getuser(), "promotion.at": stamp}
+        try:
+            if champion is not None:
+                client.set_registered_model_alias(name, PREVIOUS, champion.version)
+            client.set_registered_model_alias(name, CHAMPION, version)
+            for key, value in record.items():
+                client.set_model_version_tag(name, version, key, value)
+            if stage_sync is not None:
+                stage_sync("production", tags_before)
+        except BaseException as err:
+            _restore_tags(client, name, version, tags_before, record)
+            _roll_back(client, name, None, before, True, err)
+            raise
+    previous = None if champion is None else str(champion.version)
+    log.info("promoted %s v%s by hand (previous champion: %s): %s", name, version, previous, reason)
+    return Registration(name, version, _aliases_of(client, name, version), True, reason, f"models:/{name}/{version}",
+                        "manual", previous)
+
+
+def _restore_tags(client: MlflowClient, name: str, version: str, before: dict[str, str], written: dict) -> None:
+    for key in written:
+        try:
+            if key in before:
+                client.set_model_version_tag(name, version, key, before[key])
+            else:
+                client.delete_model_version_tag(name, version, key)
+        except MlflowException as err:
+            log.warning("could not restore tag %s of %s v%s: %s", key, name, version, err)
+
+
+def _champion(client: MlflowClient, name: str):
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def _aliases_of(client: MlflowClient, name: str, version: str) -> list[str]:
+    return sorted(alias for alias, v in _aliases(client, name).items() if v == version)
+
+
+def version_metrics(client: MlflowClient, version) -> dict[str, float]:
+    """A version's `metric.*` tags; its source run's metrics fill in what the tags lack."""
+    metrics = {k.removeprefix("metric."): float(v) for k, v in version.tags.items() if k.startswith("metric.")}
+    if version.run_id:
+        try:
+            run_metrics = client.get_run(version.run_id).data.metrics
+        except MlflowException:  # source run deleted
+            run_metrics = {}
+        metrics = {**run_metrics, **metrics}
+    return metrics
+
+
+def _score(metrics: dict[str, float], metric: str) -> float:
+    """The configured metric's value; errors name the metric and what was measured instead."""
+    if metric not in metrics:
+        raise ValueError(f"registry.metric '{metric}' was not measured; available: {sorted(metrics)}")
+    score = float(metrics[metric])
+    if not math.isfinite(score):
+        raise ValueError(f"registry.metric '{metric}' is {score}: a version cannot be ranked by a non-finite score")
+    return score
+
+
+def _log_transformers_model(model_dir: Path, metrics: dict[str, float], tags: dict[str, str]):
+    """Log loaded components, with a model card written here so that MLflow never asks the Hub for one.
+
+    Components, not the directory path: MLflow 3.17's path-based logging
+    fails on transformers 5 task metadata ('str' object has no attribute
+    '__name__'). Without `model_card`, MLflow calls `ModelCard.load(<path>)`
+    and warns that no card or license could be found.
+    """
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    components = {"model": AutoModelForCausalLM.from_pretrained(model_dir),
+                  "tokenizer": AutoTokenizer.from_pretrained(model_dir)}
+    requirements = [f"{p}=={importlib.metadata.version(p).split('+')[0]}" for p in REQUIRED_PACKAGES]
+    card = _model_card(ModelCard, metrics, tags)
+    with warnings.catch_warnings():
+        # Emitted once, when log_model first imports mlflow.pyfunc (MLflow's own response types), not our model.
+        warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning)
+        return mlflow.transformers.log_model(transformers_model=components, name=ARTIFACT_NAME,
+                                             task="text-generation", pip_requirements=requirements, model_card=card)
+
+
+def _model_card(card_class, metrics: dict[str, float], tags: dict[str, str]):
+    header = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "text-generation",
+                             "tags": ["fastdistill", "distillation"]}, sort_keys=False)
+    lines = [f"- {key}: {value}" for key, value in sorted({**tags, **metrics}.items())]
+    return card_class(f"---\n{header}---\n# FastDistill student\n\n" + "\n".join(lines) + "\n")
+
+
+def _exists(client: MlflowClient, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        return False
+    return True
+
+
+def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
+
+
+def _apply_gate(client: MlflowClient, name: str, version: str, metrics: dict[str, float],
+                policy: Policy) -> Registration:
+    champion = _champion(client, name)
+    decision = gate(metrics, None if champion is None else version_metrics(client, champion), policy)
+    client.set_model_version_tag(name, version, "promotion.decision", decision.action)
+    client.set_model_version_tag(name, version, "promotion.reason", decision.reason[:5000])
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    aliases = [CHALLENGER]
+    promoted = decision.action == "promote"
+    previous = None
+    if promoted:
+        if champion is not None:
+            previous = str(champion.version)
+            client.set_registered_model_alias(name, PREVIOUS, previous)
+        client.set_registered_model_alias(name, CHAMPION, version)
+        aliases.append(CHAMPION)
+    log.info("registered %s v%s (%s), %s: %s", name, version, ", ".join(aliases), decision.action, decision.reason)
+    return Registration(name, version, aliases, promoted, decision.reason, f"models:/{name}/{version}",
+                        decision.action, previous)
+
+
+def _roll_back(client: MlflowClient, name: str, version, aliases_before: dict[str, str], existed: bool,
+               err: BaseException) -> None:
+    """Undo a failed registration: delete the new version, restore aliases, drop a model created for it.
+
+    Every undo step is attempted; what could not be undone is attached to
+    the original error as a note rather than replacing it.
+    """
+    failures = []
+
+    def attempt(what: str, action) -> None:
+        try:
+            action()
+        except Exception as undo_err:  # keep undoing; report below
+            failures.append(f"{what}: {type(undo_err).__name__}: {undo_err}")
+
+    if version is not None:
+        attempt(f"delete version {version}", lambda: client.delete_model_version(name, str(version)))
+    if not existed:
+        if _exists(client, name):
+            attempt(f"delete registered model {name}", lambda: client.delete_registered_model(name))
+    else:
+        current: dict[str, str] = {}
+        attempt("read aliases", lambda: current.update(_aliases(client, name)))
+        for alias, old in aliases_before.items():
+            if current.get(alias) != old:
+                attempt(f"restore alias {alias} -> v{old}",
+                        lambda a=alias, v=old: client.set_registered_model_alias(name, a, v))
+        for alias in current.keys() - aliases_before.keys():
+            attempt(f"remove alias {alias}", lambda a=alias: client.delete_registered_model_alias(name, a))
+    if failures:
+        err.add_note(f"registry rollback of {name} incomplete: " + "; ".join(failures))

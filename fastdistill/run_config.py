@@ -1,0 +1,120 @@
+"""A run YAML, loaded and checked before anything runs.
+
+`load_run_config` reads the file, refuses unknown top-level keys (ZenML's
+run configuration has a fixed set), validates `parameters:` with the typed
+sections of `fastdistill.config`, and then runs the checks a section cannot
+do alone: the seeds file is read strictly (a bad line stops the run with its
+file and line number), and the sweep is expanded (a bad grid value, an
+objective without the data it needs). Any problem raises `ConfigError` with
+one line per problem, each naming the field path, what was wrong and what
+would be right.
+
+`resolved_document` is the YAML that ZenML then runs: the user's file with
+`parameters:` replaced by the validated, filled-in values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from fastdistill.config import RunConfig
+from fastdistill.data.seeds import SeedFileError, read_seeds
+from fastdistill.training.sweep import expand_trials, with_trial_step_settings
+
+# Keys of ZenML 0.98's PipelineRunConfiguration; anything else at the top level is a typo.
+ZENML_TOP_LEVEL_KEYS = frozenset({
+    "run_name", "enable_cache", "enable_artifact_metadata", "enable_artifact_visualization",
+    "enable_step_logs", "enable_pipeline_logs", "enable_heartbeat", "schedule", "build", "steps", "settings",
+    "environment", "secrets", "tags", "extra", "model", "parameters", "retry", "init_hook_source",
+    "init_hook_kwargs", "cleanup_hook_source", "failure_hook_source", "success_hook_source",
+    "start_hook_source", "end_hook_source", "pause_hook_source", "resume_hook_source", "substitutions",
+    "cache_policy", "execution_mode", "skip_successful_steps", "steps_to_skip", "step_input_overrides",
+    "step_default_input_overrides",
+})
+
+
+class ConfigError(ValueError):
+    """A run config that cannot run; the message lists every problem, one per line."""
+
+
+def _describe(error: dict[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key (check the spelling; see `python run.py distill --help` for the sections)"
+    if kind == "literal_error":
+        return f"{path} = {error['input']!r} is not allowed: {msg.removeprefix('Input should be ')}"
+    msg = msg.removeprefix("Value error, ")
+    return f"{path}: {msg} (got {error['input']!r})" if kind != "value_error" else f"{path}: {msg}"
+
+
+def _cross_checks(params: RunConfig) -> list[str]:
+    """Checks that need a file or another stage: the seeds file, and the trials the sweep asks for."""
+    try:
+        read_seeds(Path(params.data.seeds_path))  # bad lines, missing fields, duplicate ids, bad bytes
+    except SeedFileError as err:
+        return [f"data: {err}"]
+    try:
+        trials = expand_trials(params.sweep, params.training, params.student)
+    except ValueError as err:
+        return [str(err)]  # names the grid key: "sweep.grid.beta = ..."
+    problems = []
+    if any(t.training.objective_record.needs_rationales for t in trials) and not params.teacher.rationales:
+        needing = sorted({t.training.objective for t in trials if t.training.objective_record.needs_rationales})
+        problems.append(f"training.objective {', '.join(needing)} needs teacher.rationales: true "
+                        "(rationale and answer to learn from)")
+    if "num_layers" in params.sweep.grid and params.student.model is not None:
+        problems.append("sweep.grid.num_layers builds students from the teacher's layers; unset student.model")
+    return problems
+
+
+def validate_parameters(parameters: dict[str, Any], source: str = "config") -> RunConfig:
+    """The validated `parameters:` of a run, or `ConfigError` listing every problem."""
+    try:
+        params = RunConfig.model_validate(parameters)
+    except ValidationError as err:
+        raise ConfigError(_joined(source, [_describe(e) for e in err.errors()])) from None
+    problems = _cross_checks(params)
+    if problems:
+        raise ConfigError(_joined(source, problems))
+    return params
+
+
+def _joined(source: str, lines: list[str]) -> str:
+    return f"{source}: " + f"\n{' ' * (len(source) + 2)}".join(lines)
+
+
+def load_run_config(path: Path) -> tuple[dict[str, Any], RunConfig]:
+    """Read a run YAML; return the raw document and its validated parameters."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file does not exist")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(document, dict):
+        raise ConfigError(f"{path}: expected a mapping with model:, settings:, parameters:, steps: keys")
+    unknown = sorted(set(document) - ZENML_TOP_LEVEL_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; FastDistill settings go under parameters:")
+    return document, validate_parameters(document.get("parameters") or {}, str(path))
+
+
+def resolved_document(document: dict, params: RunConfig, accepted: set[str], no_cache: bool = False) -> dict:
+    """The run YAML ZenML runs: `parameters:` replaced by the validated values of the sections the pipeline takes.
+
+    `steps: train_student:` is copied to every sweep trial's step id (ZenML keys `steps:` by id), and
+    `no_cache` turns the run-level cache off.
+    """
+    values = params.model_dump(mode="json")
+    resolved = {**document, "parameters": {k: v for k, v in values.items() if k in accepted}}
+    trial_ids = [t.step_id for t in expand_trials(params.sweep, params.training, params.student)]
+    if document.get("steps"):
+        resolved["steps"] = with_trial_step_settings(document["steps"], trial_ids)
+    if no_cache:
+        resolved["enable_cache"] = False
+    return resolved

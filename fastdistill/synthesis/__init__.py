@@ -1,0 +1,1 @@
+"""Synthetic data from the teacher: Self-Instruct, Evol-Instruct and rationales with self-consistency."""

@@ -1,0 +1,1 @@
+"""Training: the objective registry, KD losses and the fused lm_head loss, the trainers, checkpoints and the sweep."""
