@@ -84,7 +84,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
         _print_dry_run(config_path, document, params)
         return
     from fastdistill.infra.local_stack import ensure_local_stack
-    from fastdistill.reporting.report import print_summary
+    from fastdistill.reporting.summary import print_summary
 
     local = ensure_local_stack(ROOT, tracking_uri)
     from pipelines import distill as distill_pipeline
@@ -491,7 +491,7 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
         write_json,
     )
     from fastdistill.infra.local_stack import default_tracking_uri
-    from fastdistill.reporting.report import RunSummary, print_summary
+    from fastdistill.reporting.summary import RunSummary, print_summary
 
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(ROOT))
     try:
@@ -559,7 +559,7 @@ def _write_report(summary, report_dir: Path) -> Path:
     """Write `<report_dir>/<run>.html` and log it to the run's MLflow run (when there is one)."""
     from mlflow.tracking import MlflowClient
 
-    from fastdistill.reporting.report import (
+    from fastdistill.reporting.html import (
         log_to_mlflow,
         render_html,
         write_html_report,
@@ -592,7 +592,7 @@ def _collect_summary(run, tracking_uri: str):
     from mlflow.tracking import MlflowClient
     from zenml.client import Client
 
-    from fastdistill.reporting.report import RunSummary, read_mlflow_parts
+    from fastdistill.reporting.summary import RunSummary, read_mlflow_parts
 
     run = Client().get_pipeline_run(run.id)
 

@@ -10,7 +10,7 @@ from fastdistill.inference.hf import HFBackend
 from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models import resolve_model
 from fastdistill.models.directory import ModelDirectory
-from fastdistill.reporting.report import DETAILS_ARTIFACT
+from fastdistill.reporting.summary import DETAILS_ARTIFACT
 
 
 @step(experiment_tracker=True)

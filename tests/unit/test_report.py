@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from fastdistill.reporting.report import RunSummary, render_html, write_html_report
+from fastdistill.reporting.html import render_html, write_html_report
+from fastdistill.reporting.summary import RunSummary
 
 METRICS = {"rougeL_vs_teacher": 0.3, "top1_agreement": 0.6, "teacher_forced_kl": 1.2, "ece": 0.1,
            "student_tokens_per_s": 20.0, "teacher_tokens_per_s": 10.0, "student_latency_p50_s": 1.0,
@@ -74,7 +75,7 @@ def test_text_is_escaped_and_the_file_is_written_whole(tmp_path):
 def test_console_sweep_table_fits_80_columns_with_whole_metric_names():
     from rich.console import Console
 
-    from fastdistill.reporting.report import sweep_table
+    from fastdistill.reporting.summary import sweep_table
 
     trials = [trial(name, score) for name, score in (("sft", 0.29), ("fkl", 0.31), ("rkl", 0.23), ("jsd", 0.30))]
     trials[1]["best"] = True

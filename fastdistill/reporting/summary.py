@@ -1,0 +1,107 @@
+"""What a run produced, in one `RunSummary`, and the terminal table printed at its end.
+
+The same summary feeds the HTML report (`fastdistill.reporting.html`) and
+the MLflow artifacts it is read back from (`read_mlflow_parts`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from fastdistill.evaluation.catalog import grouped
+
+DETAILS_ARTIFACT = "evaluation/details.json"
+REPORT_ARTIFACT = "report"
+LOSS_KEYS = ("loss", "ce_loss", "kd_loss")
+
+
+@dataclass
+class RunSummary:
+    run_name: str
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    registration: dict = field(default_factory=dict)
+    samples: list[dict] = field(default_factory=list)
+    loss_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    tracking_uri: str = ""
+    mlflow_run_id: str = ""
+    data_quality: dict[str, int] = field(default_factory=dict)  # gate counts and rejected rows per reason
+    sweep_results: list[dict] | None = None  # one dict per trial: trial, params, metrics, history, mlflow_run_id, best
+    born_again: list[dict] | None = None  # one dict per generation: generation, metrics, version
+    details: dict = field(default_factory=dict)  # evaluation curves: exposure_bias, latency, judge
+
+
+def print_summary(summary: RunSummary, report_path: Path | None, console: Console | None = None) -> None:
+    console = console or Console()
+    table = Table(title=f"FastDistill run {summary.run_name}: {summary.status}")
+    table.add_column("group")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for group, members in grouped(summary.metrics).items():
+        for name, value in members.items():
+            table.add_row(group, name, _fmt(value))
+    console.print(table)
+    if summary.sweep_results and len(summary.sweep_results) > 1:
+        console.print(sweep_table(summary.sweep_results))
+    reg = summary.registration
+    if reg:
+        console.print(f"registered [bold]{reg['name']}[/] version {reg['version']} aliases {reg['aliases']}"
+                      + (f" ({reg['decision']})" if reg.get("decision") else ""))
+        console.print(f"  {reg['reason']}")
+        console.print(f"  load it: mlflow.transformers.load_model('{reg['model_uri']}')")
+    if summary.data_quality:
+        console.print("data: " + ", ".join(f"{k} {v}" for k, v in summary.data_quality.items()), soft_wrap=True)
+    console.print("where to look:")
+    if summary.tracking_uri:
+        console.print(f"  MLflow UI:       mlflow ui --backend-store-uri {summary.tracking_uri}", soft_wrap=True)
+    console.print("  ZenML dashboard: zenml login --local")
+    if report_path:
+        console.print(f"  report:          {report_path}", soft_wrap=True)
+
+
+def sweep_table(results: list[dict]) -> Table:
+    """The trials side by side on their held-out scores, the one that went on to evaluation marked.
+
+    One row per metric and one column per trial: metric names are long and trials few, so this way round
+    the table fits an 80-column terminal without cutting a name.
+    """
+    names = sorted({k for r in results for k in r.get("metrics", {})})
+    table = Table(title="training sweep (held-out scores of each trial)")
+    table.add_column("metric")
+    for r in results:
+        table.add_column(f"{r['trial']} (best)" if r.get("best") else r["trial"], justify="right")
+    for name in names:
+        table.add_row(name, *(_fmt(r["metrics"][name]) if name in r.get("metrics", {}) else "-" for r in results))
+    table.add_row("train seconds", *(_fmt(float(r.get("seconds", 0.0))) for r in results))
+    return table
+
+
+def _fmt(value: float) -> str:
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return str(value)
+    if abs(value) >= 1e5:
+        return f"{value:,.0f}"
+    return f"{value:.4f}"
+
+
+def read_mlflow_parts(client, run_id: str) -> tuple[dict, dict[str, list[tuple[int, float]]]]:
+    """The evaluation details and the train/* loss curves that a run logged to MLflow."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            details = json.loads(Path(client.download_artifacts(run_id, DETAILS_ARTIFACT, tmp)).read_text())
+    except Exception:  # a run evaluated before details were logged, or without an evaluation
+        details = {}
+    history = {}
+    for key in LOSS_KEYS:
+        points = client.get_metric_history(run_id, f"train/{key}")
+        if points:
+            history[f"train/{key}"] = [(m.step, m.value) for m in points]
+    return details, history
