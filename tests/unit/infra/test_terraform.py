@@ -16,7 +16,7 @@ import hcl2
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GKE = ROOT / "infra" / "terraform" / "gke"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 

@@ -9,7 +9,7 @@ import pytest
 
 from fastdistill.data.seeds import SeedFileError, read_seeds, split_seeds
 
-SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds.jsonl"
+SEEDS = Path(__file__).resolve().parents[3] / "data" / "seeds.jsonl"
 CATEGORIES = {"open_qa", "rewriting", "classification", "extraction", "math", "code"}
 
 

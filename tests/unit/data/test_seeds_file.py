@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-SEEDS_PATH = Path(__file__).resolve().parents[2] / "data" / "seeds.jsonl"
+SEEDS_PATH = Path(__file__).resolve().parents[3] / "data" / "seeds.jsonl"
 FIELDS = {"id", "category", "prompt", "reference"}
 CATEGORIES = {"open_qa", "rewriting", "classification", "extraction", "math", "code"}
 # A math reference reads "<python expression> = <value>. The answer is <value>."

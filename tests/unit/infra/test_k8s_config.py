@@ -22,7 +22,7 @@ from fastdistill.infra.k8s import (
 )
 from fastdistill.run_config import load_run_config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DISTILL_IDS = ["load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student", "evaluate",
                "register_student"]
 

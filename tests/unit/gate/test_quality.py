@@ -15,7 +15,7 @@ from fastdistill.gate.quality import (
     run_gate,
 )
 
-SEEDS = Path(__file__).resolve().parents[2] / "data" / "seeds.jsonl"
+SEEDS = Path(__file__).resolve().parents[3] / "data" / "seeds.jsonl"
 NO_SEMANTIC = {"semantic_duplicate_threshold": None}
 
 
