@@ -21,7 +21,7 @@ Every loss is T^2 * (mean over tokens of a per-token divergence); the T^2
 factor keeps gradient magnitudes comparable across temperatures (Hinton).
 
 Tail mass, one convention per loss:
-- full-student convention (forward KL, skew KL): p on S against q normalised
+- full-student convention (forward KL, skew KL, total variation): p on S against q normalised
   over the full vocabulary. Student mass outside S lowers q on S, so it is
   penalised implicitly: the loss is >= 0 (Gibbs: the q-side sums to <= 1 on S)
   and 0 only when q equals p on S and puts nothing elsewhere.
@@ -298,6 +298,31 @@ def skew_reverse_kl_topk(
         return _zero_loss(student_logits)
     log_p, log_q = _restricted_pair(student_logits, teacher_topk_ids, teacher_topk_logprobs, temperature)
     return _token_mean(_kl(log_q, _log_mixture(log_q, log_p, alpha)), temperature)
+
+
+def total_variation_topk(
+    student_logits: torch.Tensor,
+    teacher_topk_ids: torch.Tensor,
+    teacher_topk_logprobs: torch.Tensor,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Total variation distance, TV(p_T, q_T) * T^2, averaged over tokens (full-student convention).
+
+    DistillKit's `tvd` on a sparse (top-k) teacher: the teacher has no mass outside its top-k S, so the
+    student's mass there counts in full:
+        TV = 1/2 * ( sum_{i in S} |p_T[n, i] - q_T[n, i]|  +  (1 - sum_{i in S} q_T[n, i]) ),
+    with p_T renormalised on S and q_T normalised over the whole vocabulary. TV is a metric, bounded in
+    [0, 1] per token, and 0 only when q_T equals p_T on S and puts nothing elsewhere; with k = V it is the
+    exact full-vocabulary 1/2 * ||p_T - q_T||_1. Unlike the KL family its gradient does not grow without
+    bound where the student gives a teacher token almost no mass. The T^2 factor follows this module's
+    convention for every loss. Returns 0 for an empty token set.
+    """
+    if student_logits.shape[0] == 0:
+        return _zero_loss(student_logits)
+    p = teacher_soft_targets(teacher_topk_logprobs, temperature).exp()
+    q = student_topk_logprobs(student_logits, teacher_topk_ids, temperature).exp()
+    outside = (1.0 - q.sum(-1)).clamp_min(0.0)  # rounding can push the sum a hair above 1
+    return _token_mean(0.5 * ((p - q).abs().sum(-1) + outside), temperature)
 
 
 def token_cross_entropy(student_logits: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:

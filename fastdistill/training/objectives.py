@@ -88,6 +88,8 @@ OBJECTIVES: dict[str, Objective] = {o.name: o for o in (
               ("rationale_weight",), needs_rationales=True),
     Objective("gkd", "on-policy GKD: a share lmbda of batches are the student's own samples, scored by the teacher "
               "online (TRL's GKDTrainer)", "on_policy", ("lmbda", "beta", *_KD, "on_policy_max_new_tokens")),
+    Objective("tvd", "total variation distance to the stored top-k soft targets (DistillKit's tvd)", "topk_kd", _KD,
+              "total_variation_topk"),
 )}
 
 for _objective in OBJECTIVES.values():  # a typo in a record fails at import, not in a trial

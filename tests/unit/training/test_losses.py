@@ -92,6 +92,7 @@ from fastdistill.training.losses import (  # noqa: E402
     scaled_logsumexp,
     skew_kl_topk,
     skew_reverse_kl_topk,
+    total_variation_topk,
 )
 from fastdistill.training.objectives import kd_objectives  # noqa: E402
 
@@ -138,7 +139,7 @@ def test_each_objective_is_zero_when_student_equals_full_vocab_teacher(name, tem
 
 
 def test_objective_registry_routes_each_name_to_its_loss():
-    assert set(OBJECTIVE_LOSSES) == {"fkl", "rkl", "jsd", "skl", "srkl"}
+    assert set(OBJECTIVE_LOSSES) == {"fkl", "rkl", "jsd", "skl", "srkl", "tvd"}
     student, teacher = random_pair(3, v=10)
     ids, lps = full_vocab_topk(teacher)
     ids, lps = ids[:, :4], lps[:, :4]  # k < V
@@ -149,10 +150,11 @@ def test_objective_registry_routes_each_name_to_its_loss():
         "jsd": generalized_jsd_topk(student, ids, lps, 1.5, beta=0.3),
         "skl": skew_kl_topk(student, ids, lps, 1.5, alpha=0.2),
         "srkl": skew_reverse_kl_topk(student, ids, lps, 1.5, alpha=0.2),
+        "tvd": total_variation_topk(student, ids, lps, 1.5),
     }
     for name, value in expected.items():
         assert OBJECTIVE_LOSSES[name](student, ids, lps, **knobs).item() == pytest.approx(value.item(), rel=1e-6)
-    assert len({round(v.item(), 6) for v in expected.values()}) == 5  # the five really differ
+    assert len({round(v.item(), 6) for v in expected.values()}) == 6  # the six really differ
 
 
 @pytest.mark.parametrize("temperature", [1.0, 2.0])
@@ -325,3 +327,35 @@ def test_no_fp32_vocab_sized_tensor_is_kept_for_backward(name):
     loss.backward()
     vocab_sized = [dtype for numel, dtype in saved if numel >= logits.numel()]
     assert set(vocab_sized) <= {torch.bfloat16}
+
+
+# --- total variation distance (DistillKit's tvd) ------------------------------------------------------------------
+
+
+def test_total_variation_by_hand():
+    """V = 3, teacher top-2 {0: 0.6, 1: 0.2} (renormalised: 0.75, 0.25), student softmax(log[0.5, 0.3, 0.2]):
+    TV = 1/2 (|0.75 - 0.5| + |0.25 - 0.3| + 0.2 outside the top-k) = 1/2 (0.25 + 0.05 + 0.2) = 0.25."""
+    student = torch.log(torch.tensor([[0.5, 0.3, 0.2]]))
+    ids = torch.tensor([[0, 1]])
+    lps = torch.log(torch.tensor([[0.6, 0.2]]))
+    assert total_variation_topk(student, ids, lps).item() == pytest.approx(0.25, abs=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_total_variation_with_full_vocab_is_half_the_l1_distance(temperature):
+    student, teacher = random_pair(7)
+    ids, lps = full_vocab_topk(teacher)
+    p = torch.softmax(teacher / temperature, -1)
+    q = torch.softmax(student / temperature, -1)
+    expected = 0.5 * (p - q).abs().sum(-1).mean() * temperature**2
+    assert total_variation_topk(student, ids, lps, temperature).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_total_variation_counts_student_mass_outside_the_teacher_top_k_and_stays_bounded():
+    ids, lps = torch.tensor([[0, 1]]), torch.log(torch.tensor([[0.5, 0.5]]))
+    on_support = torch.log(torch.tensor([[0.5, 0.5, 1e-9]]))
+    leaking = torch.log(torch.tensor([[0.25, 0.25, 0.5]]))
+    far = torch.tensor([[-40.0, -40.0, 40.0]])  # all mass outside S: the distance is at its maximum, 1
+    assert total_variation_topk(on_support, ids, lps).item() == pytest.approx(0.0, abs=1e-6)
+    assert total_variation_topk(leaking, ids, lps).item() == pytest.approx(0.5, abs=1e-6)
+    assert total_variation_topk(far, ids, lps).item() == pytest.approx(1.0, abs=1e-6)
