@@ -30,24 +30,52 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
+    """The seed tasks and the three disjoint splits (see fastdistill.data.splits)."""
+
     seeds_path: str = Field("data/seeds.jsonl", description="JSONL file of seed tasks: id, category, prompt, reference.")
-    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of seeds per category held out for evaluation.")
+    validation_fraction: float = Field(
+        0.15, ge=0.0, lt=1.0, description="Share of seeds per category the sweep selects its winner on.")
+    test_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of seeds per category held out for evaluation and promotion "
+        "(ignored with test_path).")
+    test_path: str | None = Field(None, description="A JSONL file of your own (same fields as the seeds) that is the "
+                                  "test split; the seeds then give train and validation only.")
     max_seeds: int | None = Field(None, ge=2, description="Use at most this many seeds (None: all).")
-    seed: int = Field(0, description="Random seed of the train/eval split.")
+    seed: int = Field(0, description="Random seed of the train/validation/test split.")
     seeds_sha256: str | None = Field(
         None, description="Filled in by validation from the file's bytes; it keys ZenML's cache and the registry's data tag."
     )
+    test_sha256: str | None = Field(None, description="Filled in by validation from test_path's bytes, when given.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "eval_fraction" in values:
+            raise ValueError("eval_fraction was split in two: set validation_fraction (the sweep selects on it) and "
+                             "test_fraction (evaluation and promotion read it)")
+        return values
 
     @model_validator(mode="after")
-    def _seeds_file_exists(self) -> DataConfig:
-        path = Path(self.seeds_path)
-        if not path.is_file():
-            raise ValueError(f"seeds_path: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if self.seeds_sha256 not in (None, digest):
-            raise ValueError(f"seeds_sha256: '{self.seeds_sha256}' does not match the file's sha256 {digest}")
-        object.__setattr__(self, "seeds_sha256", digest)
+    def _files_exist(self) -> DataConfig:
+        object.__setattr__(self, "seeds_sha256", _file_sha256("seeds_path", self.seeds_path, self.seeds_sha256))
+        if self.test_path is not None:
+            object.__setattr__(self, "test_sha256", _file_sha256("test_path", self.test_path, self.test_sha256))
+        if self.test_path is None and self.test_fraction + self.validation_fraction >= 1.0:
+            raise ValueError(f"validation_fraction + test_fraction ({self.validation_fraction} + {self.test_fraction}) "
+                             "must leave rows to train on (below 1)")
+        if self.test_path is None and self.test_fraction == 0:
+            raise ValueError("test_fraction is 0 and there is no test_path: nothing would be evaluated")
         return self
+
+
+def _file_sha256(field: str, value: str, expected: str | None) -> str:
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(f"{field}: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if expected not in (None, digest):
+        raise ValueError(f"{field}: the file's sha256 {digest} does not match the recorded {expected}")
+    return digest
 
 
 EVOL_OPERATORS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "breadth")
@@ -218,12 +246,15 @@ class SweepConfig(_Section):
         description=f"Values per key, each list non-empty; keys among {list(SWEEP_KEYS)}. Unset keys keep `training`'s value.",
     )
     mode: Literal["grid", "random"] = Field("grid", description="grid: every combination; random: `samples` of them.")
+    seeds: list[int] = Field(
+        default_factory=list, description="Train every configuration once per seed (training.seed); the winner is "
+        "chosen on the mean over seeds and the spread is shown. Empty: training.seed only.")
     samples: int = Field(4, ge=1, description="random mode: how many distinct combinations to draw.")
     seed: int = Field(0, description="random mode: seed of the draw.")
     metric: Literal[TRIAL_METRICS] = Field(  # type: ignore[valid-type]
-        "rougeL_vs_teacher", description="Held-out metric that picks the trial going on to evaluation and registration."
+        "rougeL_vs_teacher", description="Validation metric that picks the trial going on to evaluation and registration."
     )
-    eval_examples: int = Field(16, ge=1, description="Held-out prompts each trial is scored on.")
+    eval_examples: int = Field(16, ge=1, description="Validation prompts each trial is scored on.")
     eval_max_new_tokens: int = Field(48, ge=1, description="Token budget of each trial's scoring generations.")
 
     @field_validator("grid")
@@ -242,14 +273,17 @@ class EvaluationConfig(_Section):
 
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(8, ge=1)
-    max_examples: int | None = Field(None, ge=1, description="Evaluate on at most this many held-out prompts.")
+    max_examples: int | None = Field(None, ge=1, description="Evaluate on at most this many test prompts.")
     judge_model: str | None = Field(
         None, description="Judge model spec for the pairwise win rate (same forms as teacher.model); None: the teacher."
     )
     judge_pairs: int = Field(8, ge=0, description="Student/teacher answer pairs judged (each in both orders); 0: no judge.")
     efficiency_prompts: int = Field(
-        3, ge=0, description="Prompts generated one at a time for latency p50/p95 and peak memory; 0: skip."
-    )
+        8, ge=0, description="Prompts for the speed measurements (batch-1 latency p50/p95, batched tokens/s, peak "
+        "memory, speculative decoding): 0 skips them, otherwise at least 8.")
+    speed_new_tokens: int = Field(
+        32, ge=1, description="Every speed measurement generates exactly this many tokens per prompt (EOS ignored), "
+        "so a model that stops early does not look fast.")
     speculative: bool = Field(True, description="Measure the student as draft model for the teacher (needs efficiency_prompts > 0).")
     ece_bins: int = Field(10, ge=2, le=100, description="Equal-width confidence bins of the expected calibration error.")
     exposure_bucket: int = Field(8, ge=1, description="Response positions per point of the exposure-bias curve.")
@@ -258,6 +292,13 @@ class EvaluationConfig(_Section):
     @classmethod
     def _known_spec(cls, value: str | None) -> str | None:
         return value if value is None else _check_spec(value)
+
+    @field_validator("efficiency_prompts")
+    @classmethod
+    def _enough_prompts(cls, value: int) -> int:
+        if 0 < value < 8:
+            raise ValueError(f"{value} prompts are too few for latency percentiles; use 0 (skip) or at least 8")
+        return value
 
 
 # Any metric of the catalog (fastdistill.evaluation.catalog); a typo is refused with the full list.

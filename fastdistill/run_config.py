@@ -55,7 +55,9 @@ def _describe(error: dict[str, Any]) -> str:
 def _cross_checks(params: RunConfig) -> list[str]:
     """Checks that need a file or another stage: the seeds file, and the trials the sweep asks for."""
     try:
-        read_seeds(Path(params.data.seeds_path))  # bad lines, missing fields, duplicate ids, bad bytes
+        for path in (params.data.seeds_path, params.data.test_path):
+            if path is not None:
+                read_seeds(Path(path))  # bad lines, missing fields, duplicate ids, bad bytes
     except SeedFileError as err:
         return [f"data: {err}"]
     try:

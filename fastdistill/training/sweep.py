@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from fastdistill.config import SWEEP_KEYS, StudentConfig, SweepConfig, TrainingConfig
-from fastdistill.evaluation.catalog import higher_is_better
 from fastdistill.training.objectives import KNOBS, OBJECTIVES
 
 TRAIN_STEP = "train_student"
@@ -39,6 +38,11 @@ class Trial:
     student: StudentConfig
     params: dict  # the swept values that matter for this trial's objective
     step_id: str = TRAIN_STEP  # the ZenML invocation id of its training step
+    config: str = ""  # the configuration it trains: its name without the seed (trials of one config differ by seed)
+
+    @property
+    def config_name(self) -> str:
+        return self.config or self.name
 
 
 def matters(knob: str, objective: str) -> bool:
@@ -83,11 +87,14 @@ def _name(params: dict, varying: set[str]) -> str:
 
 def expand_trials(sweep: SweepConfig, training: TrainingConfig, student: StudentConfig) -> list[Trial]:
     """Every distinct trial the sweep asks for, in grid order; no grid: the single trial `training` describes."""
-    if not sweep.grid:
-        return [Trial(training.objective, training, student, {"objective": training.objective})]
-    keys = [k for k in SWEEP_KEYS if k in sweep.grid]
+    seeds = sweep.seeds or [training.seed]
+    if not sweep.grid and len(seeds) == 1:
+        return [Trial(training.objective, training.model_copy(update={"seed": seeds[0]}), student,
+                      {"objective": training.objective})]
+    keys = [k for k in SWEEP_KEYS if k in sweep.grid] or ["objective"]
+    grid = sweep.grid or {"objective": [training.objective]}
     combos, seen = [], set()
-    for values in itertools.product(*(sweep.grid[k] for k in keys)):
+    for values in itertools.product(*(grid[k] for k in keys)):
         combo = _effective(dict(zip(keys, values)), training)
         key = tuple(sorted((k, repr(v)) for k, v in combo.items()))
         if key not in seen:
@@ -101,8 +108,11 @@ def expand_trials(sweep: SweepConfig, training: TrainingConfig, student: Student
     for combo in combos:
         trained, shaped = _build(combo, training, student)
         params = {k: v for k, v in combo.items() if matters(k, trained.objective)}
-        name = _name({"objective": trained.objective, **params}, varying)
-        trials.append(Trial(name, trained, shaped, params, f"{TRAIN_STEP}_{name}"))
+        config = _name({"objective": trained.objective, **params}, varying)
+        for seed in seeds:
+            name = config if len(seeds) == 1 else f"{config}_s{_format(seed)}"
+            trials.append(Trial(name, trained.model_copy(update={"seed": seed}), shaped, params,
+                                f"{TRAIN_STEP}_{name}", config))
     return trials
 
 
@@ -125,11 +135,4 @@ def with_trial_step_settings(steps: dict, trial_ids: list[str]) -> dict:
     return steps
 
 
-def pick_best(results: list[dict], metric: str) -> int:
-    """Index of the best trial by `metric` (ties: the earlier trial); trials without the metric never win."""
-    greater = higher_is_better(metric)
-    scored = [(i, r["metrics"].get(metric)) for i, r in enumerate(results)]
-    scored = [(i, v) for i, v in scored if v is not None and math.isfinite(v)]
-    if not scored:
-        raise ValueError(f"no trial produced metric '{metric}'; trials: {[r['trial'] for r in results]}")
-    return max(scored, key=lambda iv: (iv[1] if greater else -iv[1], -iv[0]))[0]
+
