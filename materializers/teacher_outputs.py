@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import os
 from typing import Any, ClassVar
 
@@ -10,6 +9,7 @@ from zenml.enums import ArtifactType, VisualizationType
 from zenml.io import fileio
 
 from fastdistill.inference.topk_store import TeacherOutputs
+from fastdistill.reporting.templating import render
 from materializers._files import DirectoryMaterializer
 
 
@@ -31,18 +31,15 @@ class TeacherOutputsMaterializer(DirectoryMaterializer):
         }
 
     def save_visualizations(self, data: TeacherOutputs) -> dict[str, VisualizationType]:
-        rows = "".join(
-            f"<tr><td>{html.escape(str(r.split))}</td><td>{html.escape(r.prompt)}</td>"
-            f"<td>{html.escape(r.response_text)}</td><td>{len(r.response_ids)}</td></tr>"
-            for r in data.frame.head(50).itertuples()
-        )
-        page = (
-            f"<html><body><h3>Teacher outputs: {len(data.frame)} rows, {data.num_tokens} tokens, "
-            f"top-{data.meta.top_k} from {html.escape(data.meta.teacher)}</h3>"
-            "<table border=1 cellpadding=4><tr><th>split</th><th>prompt</th><th>teacher response</th><th>tokens</th></tr>"
-            f"{rows}</table></body></html>"
-        )
         uri = os.path.join(self.uri, "preview.html")
         with fileio.open(uri, "w") as f:
-            f.write(page)
+            f.write(preview_html(data))
         return {uri: VisualizationType.HTML}
+
+
+def preview_html(data: TeacherOutputs, rows: int = 50) -> str:
+    """The first `rows` prompts and teacher responses as an HTML page (templates/teacher_outputs.html.j2)."""
+    return render("teacher_outputs.html.j2", total_rows=len(data.frame), tokens=data.num_tokens, top_k=data.meta.top_k,
+                  teacher=data.meta.teacher, rows=[
+                      {"split": str(r.split), "prompt": r.prompt, "response_text": r.response_text,
+                       "tokens": len(r.response_ids)} for r in data.frame.head(rows).itertuples()])

@@ -8,7 +8,6 @@ generic pandas one. `kind` and the rejection histogram travel in `attrs`.
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fastdistill.gate.quality import reason_counts
+from fastdistill.reporting.templating import render
 
 
 class PromptDataset(pd.DataFrame):
@@ -59,16 +59,12 @@ class PromptDataset(pd.DataFrame):
         return cls.of(frame, attrs.get("kind", "dataset"), attrs.get("rejections"))
 
     def preview_html(self, rows: int = 50) -> str:
-        esc = html.escape
-        info = self.summary()
+        """The summary and the first `rows` rows as an HTML page (templates/dataset_preview.html.j2)."""
         columns = [c for c in ("id", "split", "source", "operator", "category", "prompt_tokens", "prompt", "reasons", "answer")
                    if c in self]
-        body = "".join("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
-                       for row in self[columns].head(rows).itertuples(index=False))
-        facts = "".join(f"<li><b>{esc(k)}</b>: {esc(json.dumps(v))}</li>" for k, v in info.items())
-        return (f"<html><body><h3>{esc(self.kind)}: {len(self)} rows</h3><ul>{facts}</ul>"
-                f"<table border=1 cellpadding=4><tr>{''.join(f'<th>{esc(c)}</th>' for c in columns)}</tr>{body}</table>"
-                f"{'<p>first %d rows shown</p>' % rows if len(self) > rows else ''}</body></html>")
+        return render("dataset_preview.html.j2", kind=self.kind, total_rows=len(self), limit=rows, columns=columns,
+                      facts={k: json.dumps(v) for k, v in self.summary().items()},
+                      rows=[[str(v) for v in row] for row in self[columns].head(rows).itertuples(index=False)])
 
 
 def _value_counts(frame: pd.DataFrame, column: str) -> dict[str, int]:

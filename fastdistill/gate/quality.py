@@ -9,7 +9,6 @@ compute is spent.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import re
@@ -22,6 +21,7 @@ import pandas as pd
 from fastdistill.config import GateConfig
 from fastdistill.data.splits import HELD_OUT, SPLITS, TRAIN
 from fastdistill.gate.dedup import DedupSettings, Duplicate, find_duplicates, normalise
+from fastdistill.reporting.templating import render
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
@@ -68,15 +68,9 @@ class GateReport:
         return cls(data["passed"], results, data.get("counts", {}), data.get("reasons", {}), data.get("validation", {}))
 
     def html(self) -> str:
-        esc = html.escape
-        rows = "".join(
-            f"<tr style='background:{'#e8f5e9' if r.success else '#ffebee'}'><td>{'pass' if r.success else 'FAIL'}</td>"
-            f"<td>{esc(r.name)}</td><td>{esc(r.observed)}</td></tr>" for r in self.results
-        )
-        counts = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in {**self.counts, **self.reasons}.items())
-        return (f"<html><body><h3>{esc(self.summary().splitlines()[0])}</h3>"
-                "<table border=1 cellpadding=4><tr><th></th><th>expectation</th><th>observed</th></tr>"
-                f"{rows}</table><h4>counts</h4><table border=1 cellpadding=4>{counts}</table></body></html>")
+        """The report as an HTML page (templates/gate_report.html.j2): each expectation, then counts and rejections."""
+        return render("gate_report.html.j2", headline=self.summary().splitlines()[0], results=self.results,
+                      counts={**self.counts, **self.reasons})
 
 
 class GateFailed(RuntimeError):

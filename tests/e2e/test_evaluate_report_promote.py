@@ -118,7 +118,7 @@ def test_report_regenerates_with_figures_and_is_logged_to_mlflow(project):
     page = path.read_text()
     figures = set(re.findall(r'data-figure="(\w+)" src="data:image/png;base64,', page))
     assert {"training", "efficiency", "exposure_bias", "sweep"} <= figures  # configs/tiny.yaml sweeps sft vs fkl
-    trials = re.findall(r"<td>(?:<b>)?(\w+)(?:</b> \(best\))?</td><td>\{&quot;", page)
+    trials = re.findall(r"<td>(?:<b>)?(\w+)(?:</b> \(best\))?</td><td>\{&#34;", page)  # Jinja2 escapes " as &#34;
     assert sorted(trials) == ["fkl", "sft"] and page.count("(best)") == 1
     assert "spec_acceptance_rate" in page and "judge_win_rate" in page
     assert page == (dest / "reports" / f"{run}.html").read_text()  # the same report the run wrote

@@ -62,7 +62,7 @@ def test_unknown_teacher_spec_lists_accepted_forms(seeds):
 
 def test_unknown_objective_lists_choices(seeds):
     message = _error({"data": {"seeds_path": str(seeds)}, "training": {"objective": "rkll"}})
-    assert "training.objective = 'rkll' is not allowed: 'sft', 'fkl', 'rkl', 'jsd', 'skl', 'srkl', 'step_by_step' or 'gkd'" in message
+    assert "training.objective = 'rkll' is not allowed: 'sft', 'fkl', 'rkl', 'jsd', 'skl', 'srkl', 'step_by_step', 'gkd' or 'tvd'" in message
 
 
 def test_student_needs_exactly_one_source(seeds):

@@ -9,7 +9,9 @@ from pydantic import ValidationError
 from fastdistill.config import GateConfig
 from fastdistill.data.seeds import read_seeds, with_candidate_defaults
 from fastdistill.gate.quality import (
+    ExpectationOutcome,
     GateFailed,
+    GateReport,
     filter_rows,
     reason_counts,
     run_gate,
@@ -142,6 +144,35 @@ def test_gx_failures_show_unexpected_examples():
     failed = {r.name: r.observed for r in report.results if not r.success}
     assert list(failed) == ["expect_column_values_to_be_in_set(source)"]
     assert failed["expect_column_values_to_be_in_set(source)"] == "1 unexpected, e.g. ['scraped']"
+
+
+def test_html_report_escapes_a_script_prompt_once_and_shows_every_expectation_and_count():
+    prompt = "I'm sorry, <script>alert(1)</script> & more"
+    frame = _set(_clean(), "prompt", 6, prompt)
+    report = run_gate(frame, len(frame) + 2, GateConfig(min_rows=1), {"rejected/<b>odd</b>": 2})
+    failed = {r.name: r.observed for r in report.results if not r.success}
+    assert list(failed) == ["expect_column_values_to_not_match_regex_list(prompt)"]
+    assert "<script>" in failed["expect_column_values_to_not_match_regex_list(prompt)"]  # GX quotes the prompt
+
+    page = report.html()
+    assert "<script>" not in page and "<b>odd" not in page and "&amp;lt;" not in page and "&amp;amp;" not in page
+    assert ("<tr style=\"background:#ffebee\"><td>FAIL</td><td>expect_column_values_to_not_match_regex_list(prompt)"
+            "</td><td>1 unexpected, e.g. [&#34;I&#39;m sorry, &lt;script&gt;alert(1)&lt;/script&gt; &amp; more&#34;]"
+            "</td></tr>") in page
+    assert f"<h3>quality gate FAILED: 30 of {len(frame) + 2} rows kept</h3>" in page and "<h4>counts</h4>" in page
+    assert page.count("<td>pass</td>") == len(report.results) - 1 and page.count("<td>FAIL</td>") == 1
+    for r in report.results:
+        assert f"<td>{r.name.replace('<', '&lt;').replace('>', '&gt;')}</td>" in page  # 'train rows >= min_rows (1)'
+    for name, value in report.counts.items():
+        assert f"<tr><td>{name}</td><td>{value}</td></tr>" in page
+    assert "<tr><td>rejected/&lt;b&gt;odd&lt;/b&gt;</td><td>2</td></tr>" in page
+
+
+def test_html_report_of_a_passing_gate():
+    report = GateReport(True, [ExpectationOutcome("eval rows >= 1", True, "5")], {"rows_in": 5, "rows_kept": 5})
+    page = report.html()
+    assert "<h3>quality gate passed: 5 of 5 rows kept</h3>" in page
+    assert "<tr style=\"background:#e8f5e9\"><td>pass</td><td>eval rows &gt;= 1</td><td>5</td></tr>" in page
 
 
 @pytest.mark.parametrize("kwargs, field", [

@@ -1,10 +1,12 @@
-"""The HTML report: which figures appear for which inputs (no sweep, one trial, several, Born-Again)."""
+"""The HTML report: which figures appear for which inputs (no sweep, one trial, several, Born-Again), and that
+every text the run produced is escaped exactly once by the template."""
 
 import base64
 import re
 
 import pytest
 
+from fastdistill.reporting.figures import efficiency_figure
 from fastdistill.reporting.html import render_html, write_html_report
 from fastdistill.reporting.summary import RunSummary
 
@@ -48,7 +50,7 @@ def test_sweep_comparison_and_curves_come_from_the_trials(trials):
     assert {"sweep", "training", "efficiency"} <= set(figures(page))
     best = next(t["trial"] for t in trials if t["best"])
     assert f"<b>{best}</b> (best)" in page
-    assert page.count('{&quot;objective&quot;:') == len(trials)
+    assert page.count('{&#34;objective&#34;:') == len(trials)
 
 
 def test_born_again_generations_get_a_figure_and_a_table():
@@ -68,8 +70,70 @@ def test_text_is_escaped_and_the_file_is_written_whole(tmp_path):
     page = path.read_text()
     assert "&lt;script&gt;x&lt;/script&gt;" in page and "a &amp; b" in page and "<td>tie</td>" in page
     assert figures(page) == {} and "no training history" in page
-    assert "<p>m v2, aliases [&#x27;challenger&#x27;], decision <b>hold</b></p><p>rougeL 0.1 &lt; 0.2</p>" in page
+    assert "<p>m v2, aliases [&#39;challenger&#39;], decision <b>hold</b></p><p>rougeL 0.1 &lt; 0.2</p>" in page
     assert [p.name for p in path.parent.iterdir()] == ["r.html"]
+
+
+SCRIPT = "<script>alert('x')</script> & \"q\""
+SCRIPT_ESCAPED = "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &#34;q&#34;"
+SECTIONS = ["Registry", "Data quality gate", "Sweep", "Training", "Evaluation (held-out split)",
+            "Teacher vs student efficiency", "Exposure bias", "Born-Again generations",
+            "Judge (each pair in both orders)", "Samples"]
+
+
+def _everything() -> RunSummary:
+    """A run with every section filled and a hostile string in every free-text field."""
+    trials = [trial("fkl", 0.3), trial("rkl", 0.4, best=True)]
+    trials[0]["params"]["note"] = SCRIPT
+    return RunSummary(
+        f"run {SCRIPT}", SCRIPT, {**METRICS, SCRIPT: 1.0},
+        registration={"name": SCRIPT, "version": "3", "aliases": ["challenger"], "decision": SCRIPT,
+                      "reason": SCRIPT, "previous_champion": "2"},
+        samples=[{"prompt": SCRIPT, "reference": SCRIPT, "teacher": SCRIPT, "student": SCRIPT}],
+        loss_history={"train/loss": [(1, 3.0), (2, 2.0)]}, tracking_uri=f"file:///m?a=1&b={SCRIPT}", mlflow_run_id=SCRIPT,
+        data_quality={"rows_in": 10, SCRIPT: 1}, sweep_results=trials,
+        born_again=[{"generation": g, "metrics": {"rougeL_vs_teacher": 0.2 + 0.05 * g}, "version": SCRIPT} for g in (0, 1)],
+        details={"exposure_bias": CURVE, "judge": [{"prompt": SCRIPT, "p_student_as_a": 0.7, "p_student_as_b": 0.4,
+                                                    "outcome": 1.0, "consistent": True}]},
+    )
+
+
+def test_every_section_and_one_img_per_figure_with_the_count_script():
+    page = render_html(_everything())
+    for heading in SECTIONS:
+        assert page.count(f"<h2>{heading}</h2>") == 1, heading
+    assert re.findall(r"<h2>(.*?)</h2>", page) == SECTIONS  # in this order, and no others
+    names = re.findall(r'<img data-figure="(\w+)" src="data:image/png;base64,', page)
+    assert sorted(names) == ["born_again", "efficiency", "exposure_bias", "sweep", "training"]
+    assert page.count("<img") == page.count("data-figure=") == len(names)  # what steps/report.py logs as "figures"
+    # the inline script that sets data-figures / data-figures-rendered on the body, unescaped
+    assert "document.body.setAttribute('data-figures',imgs.length);" in page
+    assert "document.body.setAttribute('data-figures-rendered',ok);" in page
+    assert "querySelectorAll('img[data-figure]')" in page
+
+
+def test_a_figure_data_uri_is_embedded_verbatim():
+    uri = efficiency_figure(METRICS)
+    assert uri.startswith("data:image/png;base64,")
+    assert f'<img data-figure="efficiency" src="{uri}" alt="efficiency">' in render_html(RunSummary("r", "ok", METRICS))
+
+
+def test_a_script_in_any_text_is_escaped_once_in_every_section():
+    page = render_html(_everything())
+    assert "<script>alert" not in page and "&amp;lt;" not in page and "&amp;amp;" not in page
+    # exactly one <script> element: the page's own figure counter
+    assert page.count("<script>") == 1 and page.count("</script>") == 1
+    assert f"<title>FastDistill run {SCRIPT_ESCAPED}</title>" in page
+    assert f"<h1>FastDistill run run {SCRIPT_ESCAPED}</h1><p>Status: <b>{SCRIPT_ESCAPED}</b>." in page
+    assert f"MLflow run {SCRIPT_ESCAPED} at file:///m?a=1&amp;b={SCRIPT_ESCAPED}." in page
+    assert (f"<p>{SCRIPT_ESCAPED} v3, aliases [&#39;challenger&#39;], decision <b>{SCRIPT_ESCAPED}</b>, "
+            f"previous champion v2</p><p>{SCRIPT_ESCAPED}</p>") in page
+    assert f"<tr><td>{SCRIPT_ESCAPED}</td><td>1</td></tr>" in page  # data quality counts
+    assert r"&#34;note&#34;: &#34;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; \&#34;q\&#34;&#34;" in page  # params
+    assert f"<td>other</td><td>{SCRIPT_ESCAPED}</td><td>1.0000</td>" in page  # metric table
+    assert f"<td>1</td><td>{SCRIPT_ESCAPED}</td><td>rougeL_vs_teacher=0.2500</td>" in page  # Born-Again
+    assert f"<tr><td>{SCRIPT_ESCAPED}</td><td>0.700</td><td>0.400</td><td>student</td></tr>" in page  # judge
+    assert f"<tr>{f'<td>{SCRIPT_ESCAPED}</td>' * 4}</tr>" in page  # samples
 
 
 def test_console_sweep_table_fits_80_columns_with_whole_metric_names():
