@@ -69,6 +69,15 @@ def _cross_checks(params: RunConfig) -> list[str]:
         needing = sorted({t.training.objective for t in trials if t.training.objective_record.needs_rationales})
         problems.append(f"training.objective {', '.join(needing)} needs teacher.rationales: true "
                         "(rationale and answer to learn from)")
+    for field, budget in (("evaluation.max_new_tokens", params.evaluation.max_new_tokens),
+                          ("sweep.eval_max_new_tokens", params.sweep.eval_max_new_tokens)):
+        if budget > params.teacher.max_new_tokens:
+            problems.append(f"{field} ({budget}) exceeds teacher.max_new_tokens ({params.teacher.max_new_tokens}): the "
+                            "student would be compared with teacher answers generated under a smaller budget; lower "
+                            "it or raise teacher.max_new_tokens (student and teacher are compared at the same budget)")
+    if params.teacher.temperature > 0:
+        problems.append(f"teacher.temperature {params.teacher.temperature}: the student is evaluated greedily against "
+                        "the teacher's stored answers, which must then be greedy too (temperature 0)")
     if "num_layers" in params.sweep.grid and params.student.model is not None:
         problems.append("sweep.grid.num_layers builds students from the teacher's layers; unset student.model")
     return problems

@@ -174,7 +174,7 @@ def gate(challenger: Scores, champion: Scores | None, policy: Policy,
     """Promote, hold or refuse `challenger` against `champion` (None: no champion); see the module docstring."""
     judge_ignored = any(w.code == UNINFORMATIVE_JUDGE for w in warnings)
     usable = (lambda name: not (judge_ignored and name.startswith("judge_")))
-    notes = [f"judge metrics ignored: the judge was uninformative"] if judge_ignored else []
+    notes = ["judge metrics ignored: the judge was uninformative"] if judge_ignored else []
     refusals = [f"health check {w.code}: {w.message}" for w in warnings if w.code in policy.refuse_on]
     holds = []
     for name, bar in sorted(policy.thresholds.items()):

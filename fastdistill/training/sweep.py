@@ -15,7 +15,6 @@ imports it, and must not pay for torch and transformers.
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import re
 from dataclasses import dataclass

@@ -9,7 +9,6 @@ from fastdistill.run_config import ConfigError, validate_parameters
 from fastdistill.training.sweep import (
     TRAIN_STEP,
     expand_trials,
-    pick_best,
     with_trial_step_settings,
 )
 
@@ -71,14 +70,13 @@ def test_run_config_reports_sweep_and_step_by_step_problems():
     assert validate_parameters({"training": {"objective": "step_by_step"}, "teacher": {"rationales": True}})
 
 
-def test_pick_best_respects_the_metric_direction_and_ties():
-    results = [{"trial": "a", "metrics": {"teacher_forced_kl": 2.0, "top1_agreement": 0.5}},
-               {"trial": "b", "metrics": {"teacher_forced_kl": 1.0, "top1_agreement": 0.5}},
-               {"trial": "c", "metrics": {"teacher_forced_kl": float("nan"), "top1_agreement": 0.4}}]
-    assert pick_best(results, "teacher_forced_kl") == 1  # lower is better, NaN never wins
-    assert pick_best(results, "top1_agreement") == 0  # a tie goes to the earlier trial
-    with pytest.raises(ValueError, match="no trial produced metric 'eval_ce'"):
-        pick_best(results, "eval_ce")
+def test_seeds_train_every_configuration_once_per_seed():
+    trials = expand_trials(SweepConfig(grid={"objective": ["sft", "fkl"]}, seeds=[0, 1]), BASE, STUDENT)
+    assert [(t.name, t.config, t.training.seed) for t in trials] == [
+        ("sft_s0", "sft", 0), ("sft_s1", "sft", 1), ("fkl_s0", "fkl", 0), ("fkl_s1", "fkl", 1)]
+    assert [t.step_id for t in trials][:2] == ["train_student_sft_s0", "train_student_sft_s1"]
+    one = expand_trials(SweepConfig(seeds=[3, 4]), BASE, STUDENT)
+    assert [(t.name, t.training.seed) for t in one] == [("fkl_s3", 3), ("fkl_s4", 4)]
 
 
 def test_train_student_settings_apply_to_every_trial():
