@@ -16,8 +16,11 @@ Groups (names in `metric_catalog`), following the KD-of-LLMs surveys' checklists
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import BaseModel, field_validator
 
 from fastdistill.config import EvaluationConfig
 from fastdistill.evaluation import efficiency, fidelity, judge
@@ -31,16 +34,41 @@ from fastdistill.evaluation.metrics import (
 )
 from fastdistill.inference.topk_store import TeacherOutputs
 
-__all__ = ["EvalResult", "evaluate_student", "mean_rouge_l", "rouge_l"]
+__all__ = ["EvalMetrics", "EvalResult", "Sample", "evaluate_student", "mean_rouge_l", "rouge_l"]
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
 
 
+class EvalMetrics(BaseModel):
+    """A set of metric values by catalog name: the `eval_metrics` artifact (and `original_teacher_metrics`).
+
+    A model rather than a bare dict so that per-metric extras (n, a bootstrap CI) can join `values` later
+    without changing what the steps pass around.
+    """
+
+    values: dict[str, float]
+
+
+class Sample(BaseModel):
+    """One held-out prompt with the reference, the teacher's answer and the student's (`eval_samples` rows)."""
+
+    id: str
+    prompt: str
+    reference: str | None = None
+    teacher: str
+    student: str
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _missing_is_none(cls, value):
+        return None if isinstance(value, float) and math.isnan(value) else value  # pandas' missing string is NaN
+
+
 @dataclass
 class EvalResult:
     metrics: dict[str, float]
-    samples: list[dict] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # curves and per-pair verdicts, for the report
 
 
@@ -94,7 +122,7 @@ def evaluate_student(student, outputs: TeacherOutputs, config: EvaluationConfig,
                         "judge_first_position_rate": verdict.first_position_rate, "judge_pairs": float(n)})
         details["judge"] = verdict.pairs
     samples = [
-        {"id": i, "prompt": p, "reference": ref, "teacher": t, "student": s}
+        Sample(id=str(i), prompt=p, reference=ref, teacher=t, student=s)
         for i, p, ref, t, s in zip(frame["id"], prompts, frame["reference"], teacher_answers, answers)
     ]
     return EvalResult({k: float(v) for k, v in metrics.items() if v is not None}, samples, details)

@@ -20,7 +20,7 @@ import random
 import re
 from dataclasses import dataclass
 
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from fastdistill.config import SWEEP_KEYS, StudentConfig, SweepConfig, TrainingConfig
 from fastdistill.evaluation.catalog import higher_is_better
@@ -39,6 +39,21 @@ class Trial:
     student: StudentConfig
     params: dict  # the swept values that matter for this trial's objective
     step_id: str = TRAIN_STEP  # the ZenML invocation id of its training step
+
+
+class TrialResult(BaseModel):
+    """One trial's outcome: the `trial_result` artifact of its training step, one row of `sweep_results`."""
+
+    trial: str
+    step: str  # the training step's invocation id
+    params: dict  # every sweepable value of the trial (`trial_params`)
+    metrics: dict[str, float]  # held-out scores (`fastdistill.training.trial_scoring`)
+    history: list[dict[str, int | float]] = Field(default_factory=list)  # logged training rows: step, loss, ...
+    mlflow_run_id: str = ""
+    best: bool = False  # set by `mark_best` on the trial that goes on to evaluation
+    seconds: float = 0.0
+    warnings: list[str] = Field(default_factory=list)
+    training: TrainingConfig  # the trial's whole training config: the winner's is passed on
 
 
 def matters(knob: str, objective: str) -> bool:
@@ -125,11 +140,16 @@ def with_trial_step_settings(steps: dict, trial_ids: list[str]) -> dict:
     return steps
 
 
-def pick_best(results: list[dict], metric: str) -> int:
+def pick_best(results: list[TrialResult], metric: str) -> int:
     """Index of the best trial by `metric` (ties: the earlier trial); trials without the metric never win."""
     greater = higher_is_better(metric)
-    scored = [(i, r["metrics"].get(metric)) for i, r in enumerate(results)]
+    scored = [(i, r.metrics.get(metric)) for i, r in enumerate(results)]
     scored = [(i, v) for i, v in scored if v is not None and math.isfinite(v)]
     if not scored:
-        raise ValueError(f"no trial produced metric '{metric}'; trials: {[r['trial'] for r in results]}")
+        raise ValueError(f"no trial produced metric '{metric}'; trials: {[r.trial for r in results]}")
     return max(scored, key=lambda iv: (iv[1] if greater else -iv[1], -iv[0]))[0]
+
+
+def mark_best(results: list[TrialResult], best: int) -> list[TrialResult]:
+    """The results with `best` set on exactly the trial at index `best`."""
+    return [r.model_copy(update={"best": i == best}) for i, r in enumerate(results)]
