@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 from rich.text import Text
 
-from fastdistill.cli.common import load_config, print_dry_run, read_config, run, summary_and_report
+from fastdistill.cli.common import (
+    load_config,
+    print_dry_run,
+    read_config,
+    run,
+    summary_and_report,
+)
 from fastdistill.cli.console import console, fail
 from fastdistill.cli.paths import BORN_AGAIN, REPORTS, ROOT
 

@@ -88,7 +88,8 @@ def run(pipeline, config_path: Path, document: dict, params, no_cache: bool, sch
 def summary_and_report(run, tracking_uri: str, report_dir: Path):
     """The run's `RunSummary` (its build_report step's output) and the HTML report written from it."""
     from fastdistill.infra.runs import reload
-    from fastdistill.reporting.summary import MissingSummary, summary_of_run, write_report
+    from fastdistill.reporting.html import write_report
+    from fastdistill.reporting.summary import MissingSummary, summary_of_run
 
     try:
         summary = summary_of_run(reload(run), tracking_uri)

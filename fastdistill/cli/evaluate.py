@@ -36,7 +36,11 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
     _, params = read_config(config_path)
     import mlflow
 
-    from fastdistill.evaluation.evaluate_file import InputError, evaluate_file, write_json
+    from fastdistill.evaluation.evaluate_file import (
+        InputError,
+        evaluate_file,
+        write_json,
+    )
     from fastdistill.infra.local_stack import default_tracking_uri
     from fastdistill.reporting.summary import RunSummary, print_summary
 

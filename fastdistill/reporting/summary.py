@@ -82,18 +82,6 @@ def summary_of_run(run, tracking_uri: str | None = None) -> RunSummary:
     return summary.model_copy(update=update)
 
 
-def write_report(summary: RunSummary, report_dir: Path) -> Path:
-    """Write `<report_dir>/<run>.html` and log it to the run's MLflow run (when there is one)."""
-    from mlflow.tracking import MlflowClient
-
-    from fastdistill.reporting.html import log_to_mlflow, render_html, write_html_report
-
-    path = write_html_report(summary, report_dir / f"{summary.run_name}.html")
-    if summary.mlflow_run_id:
-        log_to_mlflow(MlflowClient(summary.tracking_uri), summary.mlflow_run_id, render_html(summary))
-    return path
-
-
 def print_summary(summary: RunSummary, report_path: Path | None, console: Console | None = None) -> None:
     console = console or Console()
     table = Table(title=f"FastDistill run {summary.run_name}: {summary.status}")

@@ -8,7 +8,12 @@ from pathlib import Path
 import yaml
 
 from fastdistill.config import DataConfig, RunConfig, SweepConfig
-from fastdistill.run_config import pipeline_parameters, pipeline_sections, resolved_document, write_resolved_config
+from fastdistill.run_config import (
+    pipeline_parameters,
+    pipeline_sections,
+    resolved_document,
+    write_resolved_config,
+)
 
 PARAMS = RunConfig(data=DataConfig(), sweep=SweepConfig(grid={"objective": ["sft", "fkl"]}))
 

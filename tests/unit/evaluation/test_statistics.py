@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fastdistill.evaluation.statistics import Estimate, bootstrap_mean, paired_difference
+from fastdistill.evaluation.statistics import (
+    Estimate,
+    bootstrap_mean,
+    paired_difference,
+)
 
 
 @pytest.mark.parametrize(("draw", "true_mean"), [

@@ -8,7 +8,12 @@ import pytest
 
 from fastdistill.config import DataConfig, RunConfig
 from fastdistill.infra.k8s import StepPlacement
-from fastdistill.infra.placement import Placement, base_image, checked_document, needs_check
+from fastdistill.infra.placement import (
+    Placement,
+    base_image,
+    checked_document,
+    needs_check,
+)
 from fastdistill.run_config import ConfigError
 
 PARAMS = RunConfig(data=DataConfig())

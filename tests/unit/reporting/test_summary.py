@@ -11,13 +11,13 @@ from rich.console import Console
 from fastdistill.config import TrainingConfig
 from fastdistill.evaluation.suite import Sample
 from fastdistill.registry.mlflow_registry import Registration
+from fastdistill.reporting.html import write_report
 from fastdistill.reporting.summary import (
     MissingSummary,
     RunSummary,
     gate_counts,
     print_summary,
     summary_of_run,
-    write_report,
 )
 from fastdistill.training.sweep import TrialResult
 
