@@ -10,11 +10,15 @@ one line per problem, each naming the field path, what was wrong and what
 would be right.
 
 `resolved_document` is the YAML that ZenML then runs: the user's file with
-`parameters:` replaced by the validated, filled-in values.
+`parameters:` replaced by the validated, filled-in values of the sections the
+pipeline takes (`pipeline_parameters`); `write_resolved_config` writes it
+under `.fastdistill/runs/`.
 """
 
 from __future__ import annotations
 
+import inspect
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,3 +133,27 @@ def resolved_document(document: dict, params: RunConfig, accepted: set[str], no_
     if no_cache:
         resolved["enable_cache"] = False
     return resolved
+
+
+RUNS_DIR = Path(".fastdistill") / "runs"
+
+
+def pipeline_parameters(pipeline) -> set[str]:
+    """The parameter names of a ZenML pipeline: the `parameters:` sections it takes (`distill` has no born_again)."""
+    return set(inspect.signature(pipeline.entrypoint).parameters)
+
+
+def pipeline_sections(params: RunConfig, pipeline) -> dict[str, Any]:
+    """The validated sections that `pipeline` takes as parameters, by name."""
+    accepted = pipeline_parameters(pipeline)
+    return {name: getattr(params, name) for name in type(params).model_fields if name in accepted}
+
+
+def write_resolved_config(config_path: Path, document: dict, params: RunConfig, accepted: set[str], root: Path,
+                          no_cache: bool = False, now: datetime | None = None) -> Path:
+    """Write the `resolved_document` to `<root>/.fastdistill/runs/<UTC time>-<config name>.yaml`; return its path."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    out = root / RUNS_DIR / f"{stamp}-{config_path.stem}.yaml"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(resolved_document(document, params, accepted, no_cache), sort_keys=False))
+    return out

@@ -12,15 +12,8 @@ from fastdistill.config import (
     TeacherConfig,
     TrainingConfig,
 )
-from steps import (
-    build_report,
-    evaluate,
-    load_seeds,
-    quality_gate,
-    synthesize,
-    teacher_inference,
-    train_student,
-)
+from pipelines.shared import TEACHER_INFERENCE, labelled_prompts
+from steps import build_report, evaluate, train_student
 from steps.born_again import (
     plan_generation,
     register_generation,
@@ -49,14 +42,12 @@ def born_again(
     per chain (ZenML's cache) and every generation is also scored against them.
     """
     generation_teacher, plan = plan_generation(teacher, registry, born_again)
-    seeds = load_seeds(data)
-    candidates, synthesis_rejects = synthesize(seeds, synthesis, teacher)
-    gated, _quarantine, _report = quality_gate(candidates, synthesis_rejects, gate)
-    outputs = teacher_inference(gated, generation_teacher, id="teacher_inference")
-    original_outputs = teacher_inference(gated, teacher, id="original_teacher_inference")
+    labelled = labelled_prompts(data, synthesis, gate, teacher, label_with={
+        TEACHER_INFERENCE: generation_teacher, "original_teacher_inference": teacher})
+    outputs, original_outputs = labelled.outputs[TEACHER_INFERENCE], labelled.outputs["original_teacher_inference"]
     model, _result = train_student(outputs, teacher, student, training, sweep, "generation", id="train_student")
     metrics, samples = evaluate(model, outputs, evaluation, generation_teacher, id="evaluate")
     original_metrics = score_against_original(model, original_outputs, sweep)
     registration = register_generation(model, metrics, original_metrics, plan, registry, born_again, data, training)
     chain = summarize_chain(registration, registry, born_again)
-    build_report(metrics, samples, registration, born_again=chain)
+    build_report(metrics, samples, registration, born_again=chain, gate_report=labelled.gate_report)

@@ -12,15 +12,12 @@ from fastdistill.config import (
     TrainingConfig,
 )
 from fastdistill.training.sweep import expand_trials
+from pipelines.shared import TEACHER_INFERENCE, labelled_prompts
 from steps import (
     build_report,
     evaluate,
-    load_seeds,
-    quality_gate,
     register_student,
     select_best,
-    synthesize,
-    teacher_inference,
     train_student,
 )
 
@@ -41,10 +38,8 @@ def distill(
 
     Every trial of the sweep trains from the same teacher outputs (offline objectives never re-run the teacher).
     """
-    seeds = load_seeds(data)
-    candidates, synthesis_rejects = synthesize(seeds, synthesis, teacher)
-    gated, _quarantine, _report = quality_gate(candidates, synthesis_rejects, gate)
-    outputs = teacher_inference(gated, teacher)
+    labelled = labelled_prompts(data, synthesis, gate, teacher)
+    outputs = labelled.outputs[TEACHER_INFERENCE]
     models, results = [], []
     for trial in expand_trials(sweep, training, student):
         model, result = train_student(outputs, teacher, trial.student, trial.training, sweep, trial.name, id=trial.step_id)
@@ -53,4 +48,4 @@ def distill(
     best, sweep_results, best_training = select_best(models, results, sweep)
     metrics, samples = evaluate(best, outputs, evaluation, teacher)
     registration = register_student(best, metrics, registry, data, teacher, best_training)
-    build_report(metrics, samples, registration, sweep_results=sweep_results)
+    build_report(metrics, samples, registration, sweep_results=sweep_results, gate_report=labelled.gate_report)

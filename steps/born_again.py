@@ -13,18 +13,20 @@ from fastdistill.config import (
     TrainingConfig,
     fingerprint,
 )
+from fastdistill.evaluation.suite import EvalMetrics
 from fastdistill.inference.hf import HFBackend
 from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models.directory import ModelDirectory
-from fastdistill.registry import born_again
-from fastdistill.registry import mlflow_registry as registry
+from fastdistill.registry import born_again, mlflow_registry
+from fastdistill.registry.born_again import ChainRegistration, GenerationRow, Plan
+from fastdistill.registry.mlflow_registry import Registration
 from fastdistill.training import trial_scoring
 
 
 @step(experiment_tracker=True, enable_cache=False)  # the registry changes between runs with identical inputs
 def plan_generation(
     teacher_config: TeacherConfig, registry_config: RegistryConfig, chain_config: BornAgainConfig
-) -> tuple[Annotated[TeacherConfig, "generation_teacher"], Annotated[dict, "generation_plan"]]:
+) -> tuple[Annotated[TeacherConfig, "generation_teacher"], Annotated[Plan, "generation_plan"]]:
     """Read the chain from the registry: which generation this run is and which model it learns from.
 
     Planned at run time, not when the pipeline is compiled, so a schedule's every run is the next generation.
@@ -37,59 +39,56 @@ def plan_generation(
                            "pause or delete its schedule (run.py schedule pause|delete)")
     mlflow.set_tags({f"chain.{k}": v for k, v in plan.lineage(chain_config).items()})
     log_metadata({"generation": plan.generation, "teacher": plan.teacher, "teacher_version": plan.teacher_version})
-    generation_plan = {**plan.lineage(chain_config), "teacher_score": plan.teacher_score}
-    return teacher_config.model_copy(update={"model": plan.teacher}), generation_plan
+    return teacher_config.model_copy(update={"model": plan.teacher}), plan
 
 
 @step(experiment_tracker=True)
 def score_against_original(
     student_model: ModelDirectory, original_outputs: TeacherOutputs, sweep_config: SweepConfig
-) -> Annotated[dict, "original_teacher_metrics"]:
+) -> Annotated[EvalMetrics, "original_teacher_metrics"]:
     """Held-out fidelity to the chain's original teacher (KL, top-1 agreement, ROUGE-L vs its answers)."""
     metrics = trial_scoring.score_trial(HFBackend(student_model.path), original_outputs, sweep_config)
     mlflow.log_metrics({f"original_teacher.{k}": v for k, v in metrics.items()})
     log_metadata(metrics)
-    return metrics
+    return EvalMetrics(values=metrics)
 
 
 @step(experiment_tracker=True, enable_cache=False)  # a cached registration would register nothing
 def register_generation(
     student_model: ModelDirectory,
-    eval_metrics: dict,
-    original_metrics: dict,
-    generation_plan: dict,
+    eval_metrics: EvalMetrics,
+    original_metrics: EvalMetrics,
+    generation_plan: Plan,
     registry_config: RegistryConfig,
     chain_config: BornAgainConfig,
     data_config: DataConfig,
     training_config: TrainingConfig,
-) -> Annotated[dict, "registration"]:
+) -> Annotated[ChainRegistration, "registration"]:
     """Register the generation with its lineage; it becomes the chain's champion if it beat its teacher."""
-    plan = born_again.Plan(int(generation_plan["generation"]), generation_plan["teacher"], generation_plan["teacher_version"],
-                           generation_plan["parent_run_id"], generation_plan["teacher_score"])
-    improved, why = born_again.improvement(eval_metrics, plan, chain_config)
-    metrics = {**eval_metrics, **{f"original_teacher.{k}": v for k, v in original_metrics.items()}}
+    plan = generation_plan
+    improved, why = born_again.improvement(eval_metrics.values, plan, chain_config)
+    metrics = {**eval_metrics.values, **{f"original_teacher.{k}": v for k, v in original_metrics.values.items()}}
     run = get_step_context().pipeline_run
     tags = {**plan.lineage(chain_config), "objective": training_config.objective, "data_sha256": data_config.seeds_sha256 or "",
             "zenml_run_id": str(run.id), "zenml_run_name": run.name, "chain.improved": str(improved).lower(),
             "chain.reason": why, "config_sha256": fingerprint(data_config, training_config, chain_config)}
-    result = registry.register_student(
+    result = mlflow_registry.register_student(
         student_model.path, name=born_again.chain_model_name(registry_config.model_name, chain_config), metrics=metrics,
         tags=tags, metric=chain_config.metric, greater_is_better=chain_config.greater_is_better,
         min_delta=chain_config.min_improvement,
     )
-    summary = {"name": result.name, "version": result.version, "aliases": result.aliases, "promoted": result.promoted,
-               "reason": result.reason, "model_uri": result.model_uri, "generation": plan.generation,
-               "improved": improved, "improvement": why}
-    log_metadata({k: v for k, v in summary.items() if k != "aliases"})
-    return summary
+    registration = ChainRegistration(**result.model_dump(), generation=plan.generation, improved=improved,
+                                     improvement=why)
+    log_metadata({k: v for k, v in registration.model_dump().items() if k != "aliases" and v is not None})
+    return registration
 
 
 @step(experiment_tracker=True, enable_cache=False)  # the tracker gives it the registry's tracking URI
 def summarize_chain(
-    registration: dict, registry_config: RegistryConfig, chain_config: BornAgainConfig
-) -> Annotated[list, "born_again"]:
+    registration: Registration, registry_config: RegistryConfig, chain_config: BornAgainConfig
+) -> Annotated[list[GenerationRow], "born_again"]:
     """Every generation of the chain so far (after this run's registration), for the report."""
     name = born_again.chain_model_name(registry_config.model_name, chain_config)
     generations = born_again.read_chain(MlflowClient(), name, chain_config)
-    log_metadata({"generations": len(generations), "latest_version": registration.get("version")})
+    log_metadata({"generations": len(generations), "latest_version": registration.version})
     return born_again.report_rows(generations, chain_config)

@@ -9,20 +9,22 @@ from fastdistill.config import (
     TrainingConfig,
     fingerprint,
 )
+from fastdistill.evaluation.suite import EvalMetrics
 from fastdistill.models.directory import ModelDirectory
-from fastdistill.registry import mlflow_registry as registry
+from fastdistill.registry import mlflow_registry
+from fastdistill.registry.mlflow_registry import Registration
 from fastdistill.registry.zenml_stage import sync_zenml_stage, zenml_tags
 
 
 @step(experiment_tracker=True)
 def register_student(
     student_model: ModelDirectory,
-    eval_metrics: dict,
+    eval_metrics: EvalMetrics,
     registry_config: RegistryConfig,
     data_config: DataConfig,
     teacher_config: TeacherConfig,
     training_config: TrainingConfig,
-) -> Annotated[dict, "registration"]:
+) -> Annotated[Registration, "registration"]:
     """Register the student as `challenger`; the promotion gate decides whether it becomes `champion`."""
     context = get_step_context()
     run = context.pipeline_run
@@ -36,10 +38,10 @@ def register_student(
         "config_sha256": fingerprint(data_config, teacher_config, training_config),
         **zenml_tags(model_version),
     }
-    result = registry.register_student(
+    result = mlflow_registry.register_student(
         student_model.path,
         name=registry_config.model_name,
-        metrics=eval_metrics,
+        metrics=eval_metrics.values,
         tags=tags,
         metric=registry_config.metric,
         greater_is_better=registry_config.greater_is_better,
@@ -49,8 +51,5 @@ def register_student(
         regression_tolerance=registry_config.regression_tolerance,
         stage_sync=sync_zenml_stage if model_version is not None else None,
     )
-    summary = {"name": result.name, "version": result.version, "aliases": result.aliases,
-               "promoted": result.promoted, "decision": result.decision, "reason": result.reason,
-               "model_uri": result.model_uri, "previous_champion": result.previous_champion}
-    log_metadata({k: v for k, v in summary.items() if k != "aliases" and v is not None})
-    return summary
+    log_metadata({k: v for k, v in result.model_dump().items() if k != "aliases" and v is not None})
+    return result

@@ -3,8 +3,9 @@ import json
 from typing import Annotated
 
 import mlflow
-from zenml import get_step_context, log_metadata, step
+from zenml import ArtifactConfig, get_step_context, log_metadata, step
 from zenml.client import Client
+from zenml.enums import ArtifactType
 from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import (
     MLFlowExperimentTrackerSettings,
 )
@@ -15,13 +16,16 @@ from fastdistill.inference.hf import HFBackend
 from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models import resolve_model
 from fastdistill.models.directory import ModelDirectory
-from fastdistill.training import distributed, sweep, trial_scoring
-from fastdistill.training import trainers as training
+from fastdistill.training import distributed, sweep, trainers, trial_scoring
 from fastdistill.training.checkpoints import CheckpointMirror
+from fastdistill.training.sweep import TrialResult
 from steps._scratch import step_scratch_dir
 
 # Each trial is its own MLflow run, nested under the pipeline run's parent run.
 TRIAL_TRACKING = {"experiment_tracker.mlflow": MLFlowExperimentTrackerSettings(nested=True)}
+# Trained students are model artifacts (linked as such to the run's ZenML Model), not data.
+STUDENT_MODEL = ArtifactConfig(name="student_model", artifact_type=ArtifactType.MODEL)
+BEST_STUDENT = ArtifactConfig(name="best_student", artifact_type=ArtifactType.MODEL)
 
 
 def _checkpoint_mirror(teacher_outputs: TeacherOutputs, student: StudentConfig, config: TrainingConfig) -> CheckpointMirror:
@@ -41,17 +45,17 @@ def train_student(
     training_config: TrainingConfig,
     sweep_config: SweepConfig,
     trial: str,
-) -> tuple[Annotated[ModelDirectory, "student_model"], Annotated[dict, "trial_result"]]:
+) -> tuple[Annotated[ModelDirectory, STUDENT_MODEL], Annotated[TrialResult, "trial_result"]]:
     """One trial: initialise the student, train it with its objective on the teacher outputs, score it on held-out rows."""
     work = step_scratch_dir("fastdistill-student-")
-    init_dir, tokenizer, init_info = training.prepare_student(teacher_config, student_config, work / "init")
+    init_dir, tokenizer, init_info = trainers.prepare_student(teacher_config, student_config, work / "init")
     teacher_dir = None if training_config.objective_record.offline else resolve_model(teacher_config.model)
     mirror = _checkpoint_mirror(teacher_outputs, student_config, training_config) if training_config.save_steps else None
     if training_config.num_processes > 1:  # the GPU training pool: every process runs the trial under accelerate
         result = distributed.train_with_accelerate(init_dir, teacher_outputs, training_config, work / "trained",
                                                    work / "job", teacher_dir)
     else:
-        result = training.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
+        result = trainers.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
                                         teacher_dir=teacher_dir, checkpoints=mirror)
     metrics = trial_scoring.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
     _log_trial(trial, teacher_config, training_config, init_info, result, metrics)
@@ -59,11 +63,11 @@ def train_student(
             "train_examples": result.num_examples, "train_seconds": round(result.seconds, 1)}
     log_metadata({**info, **{f"score.{k}": v for k, v in metrics.items()}, "warnings": result.warnings or "none",
                   "resumed_from_step": result.resumed_from_step})
-    trial_result = {
-        "trial": trial, "step": get_step_context().step_name, "params": sweep.trial_params(training_config, student_config),
-        "metrics": metrics, "history": result.history, "mlflow_run_id": _active_run_id(), "best": False,
-        "seconds": round(result.seconds, 1), "warnings": result.warnings, "training": training_config.model_dump(),
-    }
+    trial_result = TrialResult(
+        trial=trial, step=get_step_context().step_name, params=sweep.trial_params(training_config, student_config),
+        metrics=metrics, history=result.history, mlflow_run_id=_active_run_id(), seconds=round(result.seconds, 1),
+        warnings=result.warnings, training=training_config,
+    )
     return ModelDirectory(result.model_dir, info), trial_result
 
 
@@ -84,17 +88,17 @@ def _active_run_id() -> str:
 
 @step
 def select_best(
-    student_models: list[ModelDirectory], trial_results: list[dict], sweep_config: SweepConfig
+    student_models: list[ModelDirectory], trial_results: list[TrialResult], sweep_config: SweepConfig
 ) -> tuple[
-    Annotated[ModelDirectory, "best_student"],
-    Annotated[list, "sweep_results"],
+    Annotated[ModelDirectory, BEST_STUDENT],
+    Annotated[list[TrialResult], "sweep_results"],
     Annotated[TrainingConfig, "best_training_config"],
 ]:
     """The trial with the best held-out `sweep.metric` goes on to evaluation and registration."""
     best = sweep.pick_best(trial_results, sweep_config.metric)
-    results = [{**r, "best": i == best} for i, r in enumerate(trial_results)]
+    results = sweep.mark_best(trial_results, best)
     chosen = results[best]
-    log_metadata({"trials": len(results), "best_trial": chosen["trial"], "metric": sweep_config.metric,
-                  "best_value": chosen["metrics"][sweep_config.metric],
-                  **{f"{r['trial']}.{sweep_config.metric}": r["metrics"].get(sweep_config.metric) for r in results}})
-    return student_models[best], results, TrainingConfig.model_validate(chosen["training"])
+    log_metadata({"trials": len(results), "best_trial": chosen.trial, "metric": sweep_config.metric,
+                  "best_value": chosen.metrics[sweep_config.metric],
+                  **{f"{r.trial}.{sweep_config.metric}": r.metrics.get(sweep_config.metric) for r in results}})
+    return student_models[best], results, chosen.training

@@ -125,7 +125,7 @@ def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, con
                                   student_dir=model.path, teacher_dir=teacher_dir)
     document = {"model": model_uri, "resolved": model.description, "teacher": spec, "data": str(data),
                 "metrics": result.metrics, "groups": grouped(result.metrics), **result.details,
-                "samples": result.samples}
+                "samples": [sample.model_dump() for sample in result.samples]}
     return document, result
 
 

@@ -24,8 +24,11 @@ may mislead.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
 
 from fastdistill.config import EvaluationConfig
 from fastdistill.data.splits import TEST
@@ -43,7 +46,7 @@ from fastdistill.evaluation.metrics import (
 from fastdistill.evaluation.scores import Scores
 from fastdistill.inference.topk_store import TeacherOutputs
 
-__all__ = ["EvalResult", "evaluate_student", "mean_rouge_l", "rouge_l", "teacher_answers"]
+__all__ = ["EvalMetrics", "EvalResult", "Sample", "evaluate_student", "mean_rouge_l", "rouge_l", "teacher_answers"]
 
 log = logging.getLogger(__name__)
 MB = 1024 * 1024
@@ -51,10 +54,45 @@ _TOKEN_RATES = {"teacher_forced_kl": "forward_kl", "teacher_forced_reverse_kl": 
                 "top1_agreement": "top1_agreement"}
 
 
+class EvalMetrics(BaseModel):
+    """A model's metrics on one split: the `eval_metrics` artifact (and `original_teacher_metrics`).
+
+    `scores` keeps every per-example value (so each figure has n and a CI); `warnings` are the health checks
+    that fired; `test_set_sha256` names the examples' content, so the registry compares like with like.
+    """
+
+    scores: Scores
+    warnings: list[HealthWarning] = Field(default_factory=list)
+    test_set_sha256: str = ""
+
+    @property
+    def values(self) -> dict[str, float]:
+        return self.scores.values()
+
+    @property
+    def split(self) -> str:
+        return self.scores.split
+
+
+class Sample(BaseModel):
+    """One held-out prompt with the reference, the teacher's answer and the student's (`eval_samples` rows)."""
+
+    id: str
+    prompt: str
+    reference: str | None = None
+    teacher: str
+    student: str
+
+    @field_validator("reference", mode="before")
+    @classmethod
+    def _missing_is_none(cls, value):
+        return None if isinstance(value, float) and math.isnan(value) else value  # pandas' missing string is NaN
+
+
 @dataclass
 class EvalResult:
     scores: Scores
-    samples: list[dict] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
     details: dict = field(default_factory=dict)  # curves and per-pair verdicts, for the report
     warnings: list[HealthWarning] = field(default_factory=list)
 
@@ -139,7 +177,7 @@ def evaluate_student(student, outputs: TeacherOutputs, config: EvaluationConfig,
         aggregates["judge_pairs"] = float(min(config.judge_pairs, len(frame)))
         warnings += judge_warnings
     samples = [
-        {"id": i, "prompt": p, "reference": ref, "teacher": t, "student": s}
+        Sample(id=i, prompt=p, reference=ref, teacher=t, student=s)
         for i, p, ref, t, s in zip(ids, prompts, references, reference_answers, answers)
     ]
     scores = Scores(split=TEST, ids=ids, per_example=per_example, weights=weights,

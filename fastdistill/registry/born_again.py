@@ -14,16 +14,23 @@ original teacher's `teacher_<metric>`, when evaluation measured it; later: the
 champion's registered score), and only then becomes the champion. A
 generation that does not improve ends the chain (unless
 `stop_on_no_improvement` is off), and so does reaching `generations`.
+
+`run_chain` is the loop that runs generations one after another (the
+`born-again` command); it is given the function that runs one generation, so
+this module never imports the pipelines.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict
 
 from fastdistill.config import BornAgainConfig
+from fastdistill.registry.mlflow_registry import Registration
 
 ORIGINAL = "original"
 
@@ -45,9 +52,13 @@ class Generation:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Plan:
-    """What the next run does: generation `generation` learns from `teacher` (a model spec)."""
+class Plan(BaseModel):
+    """What the next run does: generation `generation` learns from `teacher` (a model spec).
+
+    The `generation_plan` artifact of a Born-Again run.
+    """
+
+    model_config = ConfigDict(frozen=True)
 
     generation: int
     teacher: str
@@ -63,6 +74,26 @@ class Plan:
 @dataclass(frozen=True)
 class Finished:
     reason: str
+
+
+class GenerationRow(BaseModel):
+    """One generation of the chain as the report shows it (the `born_again` artifact is a list of these)."""
+
+    generation: int
+    version: str
+    teacher: str
+    improved: bool
+    metrics: dict[str, float]
+    original_teacher: dict[str, float]  # the original teacher's own scores: the chain's reference line
+    chain_metric: str
+
+
+class ChainRegistration(Registration):
+    """A generation's registration: the registry's answer plus whether it beat its teacher, and why."""
+
+    generation: int
+    improved: bool
+    improvement: str
 
 
 def read_chain(client: MlflowClient, model_name: str, chain: BornAgainConfig) -> list[Generation]:
@@ -100,20 +131,21 @@ def _metric_tags(tags: dict[str, str]) -> dict[str, float]:
     return found
 
 
-def report_rows(generations: list[Generation], chain: BornAgainConfig) -> list[dict]:
+def report_rows(generations: list[Generation], chain: BornAgainConfig) -> list[GenerationRow]:
     """The chain for the HTML report: each generation's metrics, and the original teacher as a reference line.
 
     The original teacher's score on a metric is generation 1's `teacher_<metric>` (its teacher was the original).
     """
     first = generations[0].metrics if generations else {}
     reference = {m.removeprefix("teacher_"): v for m, v in first.items() if m.startswith("teacher_")}
-    return [{"generation": g.generation, "version": g.version, "teacher": g.teacher, "improved": g.improved,
-             "metrics": g.metrics, "original_teacher": reference, "chain_metric": chain.metric} for g in generations]
+    return [GenerationRow(generation=g.generation, version=g.version, teacher=g.teacher, improved=g.improved,
+                          metrics=g.metrics, original_teacher=reference, chain_metric=chain.metric) for g in generations]
 
 
 def plan_next(generations: list[Generation], chain: BornAgainConfig, model_name: str, original_teacher: str) -> Plan | Finished:
     if not generations:
-        return Plan(1, original_teacher, ORIGINAL, "", None)
+        return Plan(generation=1, teacher=original_teacher, teacher_version=ORIGINAL, parent_run_id="",
+                    teacher_score=None)
     last = generations[-1]
     if not last.improved and chain.stop_on_no_improvement:
         return Finished(f"generation {last.generation} (v{last.version}) did not improve {chain.metric} by more than "
@@ -121,8 +153,8 @@ def plan_next(generations: list[Generation], chain: BornAgainConfig, model_name:
     if last.generation >= chain.generations:
         return Finished(f"the chain reached its generation limit ({chain.generations})")
     teacher = next((g for g in reversed(generations) if "champion" in g.aliases), last)
-    return Plan(last.generation + 1, f"models:/{model_name}/{teacher.version}", teacher.version, teacher.zenml_run_id,
-                teacher.score)
+    return Plan(generation=last.generation + 1, teacher=f"models:/{model_name}/{teacher.version}",
+                teacher_version=teacher.version, parent_run_id=teacher.zenml_run_id, teacher_score=teacher.score)
 
 
 def improvement(metrics: dict[str, float], plan: Plan, chain: BornAgainConfig) -> tuple[bool, str]:
@@ -144,3 +176,29 @@ def check_run_document(document: dict, source: str) -> None:
     if document.get("enable_cache") is True:
         raise ValueError(f"{source}: enable_cache: true would replay a previous generation's plan and registration "
                          "from ZenML's cache; remove it (every other step is cached by default)")
+
+
+@dataclass(frozen=True)
+class ChainProgress:
+    """What one `run_chain` call did: the generations it ran, and why the chain is finished (None: not yet)."""
+
+    ran: list[Plan]
+    finished: Finished | None
+
+
+def run_chain(read_generations: Callable[[], list[Generation]], run_generation: Callable[[Plan], object],
+              chain: BornAgainConfig, model_name: str, original_teacher: str, limit: int | None = None) -> ChainProgress:
+    """Run the chain's next generations one after another, at most `limit` of them (default: `chain.generations`).
+
+    Before each generation the chain is read again from the registry (`read_generations`), so a generation
+    registered by a crashed earlier attempt is never run twice, and the plan always follows the champion.
+    `run_generation` runs one generation (a pipeline run that registers it); its result is not used here.
+    """
+    ran: list[Plan] = []
+    for _ in range(limit or chain.generations):
+        plan = plan_next(read_generations(), chain, model_name, original_teacher)
+        if isinstance(plan, Finished):
+            return ChainProgress(ran, plan)
+        run_generation(plan)
+        ran.append(plan)
+    return ChainProgress(ran, None)

@@ -31,7 +31,6 @@ import time
 import uuid
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
@@ -40,6 +39,7 @@ import mlflow
 import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from pydantic import BaseModel, ConfigDict
 
 from fastdistill.registry.promotion import Policy, gate
 
@@ -61,15 +61,21 @@ class RegistryUnreachable(RuntimeError):
     """The MLflow tracking/registry server cannot be reached; nothing was written."""
 
 
-@dataclass(frozen=True)
-class Registration:
+class Registration(BaseModel):
+    """A registered version and what the promotion gate (or a manual promotion) did with it.
+
+    The registry steps return it as their `registration` artifact (ZenML stores pydantic models as JSON).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
     name: str
     version: str
     aliases: list[str]
     promoted: bool
     reason: str
     model_uri: str
-    decision: str = ""
+    decision: str = ""  # promote / hold / manual / unchanged
     previous_champion: str | None = None
 
 
@@ -217,9 +223,10 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None,
     with PromotionLock(client, name):
         champion = _champion(client, name)
         if champion is not None and str(champion.version) == version:
-            return Registration(name, version, _aliases_of(client, name, version), True,
-                                f"v{version} is already the champion: nothing changed", f"models:/{name}/{version}",
-                                "unchanged", _aliases(client, name).get(PREVIOUS))
+            return Registration(name=name, version=version, aliases=_aliases_of(client, name, version), promoted=True,
+                                reason=f"v{version} is already the champion: nothing changed",
+                                model_uri=f"models:/{name}/{version}", decision="unchanged",
+                                previous_champion=_aliases(client, name).get(PREVIOUS))
         before, tags_before = _aliases(client, name), dict(target.tags)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         record = {"promotion.decision": "manual", "promotion.reason": reason,
@@ -238,8 +245,9 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None,
             raise
     previous = None if champion is None else str(champion.version)
     log.info("promoted %s v%s by hand (previous champion: %s): %s", name, version, previous, reason)
-    return Registration(name, version, _aliases_of(client, name, version), True, reason, f"models:/{name}/{version}",
-                        "manual", previous)
+    return Registration(name=name, version=version, aliases=_aliases_of(client, name, version), promoted=True,
+                        reason=reason, model_uri=f"models:/{name}/{version}", decision="manual",
+                        previous_champion=previous)
 
 
 def _restore_tags(client: MlflowClient, name: str, version: str, before: dict[str, str], written: dict) -> None:
@@ -344,8 +352,8 @@ def _apply_gate(client: MlflowClient, name: str, version: str, metrics: dict[str
         client.set_registered_model_alias(name, CHAMPION, version)
         aliases.append(CHAMPION)
     log.info("registered %s v%s (%s), %s: %s", name, version, ", ".join(aliases), decision.action, decision.reason)
-    return Registration(name, version, aliases, promoted, decision.reason, f"models:/{name}/{version}",
-                        decision.action, previous)
+    return Registration(name=name, version=version, aliases=aliases, promoted=promoted, reason=decision.reason,
+                        model_uri=f"models:/{name}/{version}", decision=decision.action, previous_champion=previous)
 
 
 def _roll_back(client: MlflowClient, name: str, version, aliases_before: dict[str, str], existed: bool,

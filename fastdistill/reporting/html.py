@@ -115,3 +115,13 @@ def write_html_report(summary: RunSummary, path: Path) -> Path:
 
 def log_to_mlflow(client, run_id: str, page: str, name: str = "report.html") -> None:
     client.log_text(run_id, page, f"{REPORT_ARTIFACT}/{name}")
+
+
+def write_report(summary: RunSummary, report_dir: Path) -> Path:
+    """Write `<report_dir>/<run>.html` and log it to the run's MLflow run (when there is one)."""
+    from mlflow.tracking import MlflowClient
+
+    path = write_html_report(summary, report_dir / f"{summary.run_name}.html")
+    if summary.mlflow_run_id:
+        log_to_mlflow(MlflowClient(summary.tracking_uri), summary.mlflow_run_id, render_html(summary))
+    return path

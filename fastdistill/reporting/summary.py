@@ -1,40 +1,85 @@
 """What a run produced, in one `RunSummary`, and the terminal table printed at its end.
 
-The same summary feeds the HTML report (`fastdistill.reporting.html`) and
-the MLflow artifacts it is read back from (`read_mlflow_parts`).
+The pipeline's `build_report` step makes the summary and returns it as its
+`run_summary` artifact; `summary_of_run` reads it back from a run, so the
+terminal table, the HTML report (`fastdistill.reporting.html`) and `run.py
+report RUN` all show the same thing. The evaluation details and loss curves
+come from the run's MLflow artifacts (`read_mlflow_parts`).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.table import Table
 
 from fastdistill.evaluation.catalog import grouped
+from fastdistill.infra.runs import failure_details
 
 DETAILS_ARTIFACT = "evaluation/details.json"
 REPORT_ARTIFACT = "report"
 LOSS_KEYS = ("loss", "ce_loss", "kd_loss")
+REPORT_STEP, SUMMARY_OUTPUT = "build_report", "run_summary"  # the step of both pipelines that makes the summary
 
 
-@dataclass
-class RunSummary:
+class RunSummary(BaseModel):
+    """Everything the terminal table and the HTML report show about a run (the `run_summary` artifact).
+
+    The parts are plain JSON (the dumps of the typed step outputs: `Registration`, `TrialResult`,
+    `GenerationRow`, `Sample`), which is what the report renders.
+    """
+
     run_name: str
     status: str
-    metrics: dict[str, float] = field(default_factory=dict)
-    registration: dict = field(default_factory=dict)
-    samples: list[dict] = field(default_factory=list)
-    loss_history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    registration: dict = Field(default_factory=dict)
+    samples: list[dict] = Field(default_factory=list)
+    loss_history: dict[str, list[tuple[int, float]]] = Field(default_factory=dict)
     tracking_uri: str = ""
     mlflow_run_id: str = ""
-    data_quality: dict[str, int] = field(default_factory=dict)  # gate counts and rejected rows per reason
+    data_quality: dict[str, int] = Field(default_factory=dict)  # gate counts and rejected rows per reason
     sweep_results: list[dict] | None = None  # one dict per trial: trial, params, metrics, history, mlflow_run_id, best
     born_again: list[dict] | None = None  # one dict per generation: generation, metrics, version
-    details: dict = field(default_factory=dict)  # evaluation curves: exposure_bias, latency, judge
+    details: dict = Field(default_factory=dict)  # evaluation curves: exposure_bias, latency, judge
+
+    def __init__(self, run_name: str | None = None, status: str | None = None, metrics: dict | None = None,
+                 **data: Any) -> None:
+        """The three fields every summary has may be given by position: `RunSummary(name, status, metrics)`."""
+        given = {"run_name": run_name, "status": status, "metrics": metrics}
+        super().__init__(**{k: v for k, v in given.items() if v is not None}, **data)
+
+
+class MissingSummary(LookupError):
+    """A run without a `run_summary`: it did not get as far as its report step (or predates it)."""
+
+
+def gate_counts(gate_report) -> dict[str, int]:
+    """The gate's counts and rejected rows per reason, as the summary shows them."""
+    return {**gate_report.counts, **gate_report.reasons}
+
+
+def summary_of_run(run, tracking_uri: str | None = None) -> RunSummary:
+    """The `run_summary` output of the run's `build_report` step, with the run's current status.
+
+    `tracking_uri` replaces the one the step recorded (the CLI's view of the same MLflow store).
+    Raises `MissingSummary` naming the steps that failed when the run has no summary.
+    """
+    step = run.steps.get(REPORT_STEP)
+    if step is None or SUMMARY_OUTPUT not in step.outputs:
+        failures = failure_details(run)
+        reason = f": {failures}" if failures else (
+            f" (status {run.status.value}; a run made before {REPORT_STEP} returned {SUMMARY_OUTPUT} has none)")
+        raise MissingSummary(f"run {run.name} has no {SUMMARY_OUTPUT} from step {REPORT_STEP}{reason}")
+    summary: RunSummary = step.outputs[SUMMARY_OUTPUT][0].load()
+    update: dict[str, Any] = {"status": str(run.status.value)}
+    if tracking_uri:
+        update["tracking_uri"] = tracking_uri
+    return summary.model_copy(update=update)
 
 
 def print_summary(summary: RunSummary, report_path: Path | None, console: Console | None = None) -> None:

@@ -21,22 +21,39 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from fastdistill.config import TrainingConfig
 from fastdistill.evaluation.catalog import higher_is_better
 from fastdistill.evaluation.scores import Scores
 from fastdistill.evaluation.statistics import Estimate
 from fastdistill.training.objectives import OBJECTIVES
 
 
-class ScoredTrial(BaseModel):
-    """What selection needs of a trial: its names, what it trained, and its validation scores."""
+class TrialResult(BaseModel):
+    """One trial's outcome: the `trial_result` artifact of its training step, one row of `sweep_results`."""
 
     trial: str
-    config: str
+    config: str  # the configuration it trained; trials of one configuration differ only by seed
+    step: str = ""  # the training step's invocation id
     objective: str
     num_layers: int | None = None
-    scores: Scores
+    params: dict = Field(default_factory=dict)  # every sweepable value of the trial (`sweep.trial_params`)
+    scores: Scores  # per validation example (`fastdistill.training.trial_scoring`)
+    history: list[dict[str, int | float]] = Field(default_factory=list)  # logged training rows: step, loss, ...
+    mlflow_run_id: str = ""
+    best: bool = False  # set on the trial that goes on to evaluation
+    seconds: float = 0.0
+    warnings: list[str] = Field(default_factory=list)
+    training: TrainingConfig | None = None  # the trial's whole training config: the winner's is passed on
+    train_ids: list[str] = Field(default_factory=list)  # the examples it learned from (audit: never a held-out id)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.scores.values()
+
+
+ScoredTrial = TrialResult
 
 
 class ConfigScore(BaseModel):
@@ -144,3 +161,8 @@ def _neg(difference: Estimate) -> Estimate:
                     ci_low=None if difference.ci_high is None else -difference.ci_high,
                     ci_high=None if difference.ci_low is None else -difference.ci_low,
                     confidence=difference.confidence)
+
+
+def mark_best(results: Sequence[TrialResult], selection: Selection) -> list[TrialResult]:
+    """The results with `best` set on exactly the chosen trial."""
+    return [r.model_copy(update={"best": r.trial == selection.chosen_trial}) for r in results]

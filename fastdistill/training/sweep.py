@@ -132,6 +132,3 @@ def with_trial_step_settings(steps: dict, trial_ids: list[str]) -> dict:
         for step_id in trial_ids:
             steps.setdefault(step_id, template)
     return steps
-
-
-

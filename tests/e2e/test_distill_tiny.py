@@ -68,14 +68,24 @@ def test_zenml_run_completed_with_every_step(tiny_run):
         "from zenml.client import Client\n"
         "run = Client().get_pipeline(name_id_or_prefix='distill').last_run\n"
         "print(run.status.value, sorted(run.steps))\n"
+        "print(run.steps['train_student_sft'].outputs['student_model'][0].type.value,"
+        " run.steps['select_best'].outputs['best_student'][0].type.value)\n"
+        "summary = run.steps['build_report'].outputs['run_summary'][0].load()\n"
+        "metrics = run.steps['evaluate'].outputs['eval_metrics'][0].load()\n"
+        "print(type(summary).__name__, summary.metrics == metrics.values, type(metrics).__name__,"
+        " [t['trial'] for t in summary.sweep_results], summary.registration['version'], summary.data_quality['rows_in'] > 0)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
-    status, steps = out.stdout.strip().split(" ", 1)
+    first, types, summary = out.stdout.strip().splitlines()[-3:]
+    status, steps = first.split(" ", 1)
     assert status == "completed"
     for step in ("load_seeds", "synthesize", "quality_gate", "teacher_inference", "train_student_sft",
-                 "train_student_fkl", "select_best", "evaluate", "register_student"):
+                 "train_student_fkl", "select_best", "evaluate", "register_student", "build_report"):
         assert step in steps
+    assert types == "ModelArtifact ModelArtifact"  # the trained students are model artifacts
+    # the run summary is build_report's typed output, the one the CLI printed
+    assert summary == "RunSummary True EvalMetrics ['sft', 'fkl'] 1 True"
 
 
 def test_trials_leave_no_model_copies_in_the_temp_dir(tiny_run):
@@ -207,9 +217,16 @@ def test_failed_gate_stops_before_the_teacher_and_registers_nothing(tiny_run, tm
         "print(run.steps['quality_gate'].status.value, 'teacher_inference' in run.steps and run.steps['teacher_inference'].status.value)\n"
         "q = Client().get_artifact_version('quarantine').load()\n"
         "print(len(q), q['reasons'].notna().all())\n"
+        "print(run.name)\n"
     )
     check = subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr[-3000:]
-    status_line, quarantine_line = check.stdout.strip().splitlines()[-2:]
+    status_line, quarantine_line, run_name = check.stdout.strip().splitlines()[-3:]
     assert status_line.split()[0] == "failed" and "completed" not in status_line
     assert quarantine_line.split()[1] == "True"
+    # the failed run has no report to regenerate: `report` says so with the real failure
+    report = _run(project, env, "report", run_name)
+    assert report.returncode == 1, report.stderr[-3000:]
+    text = " ".join(report.stdout.split())
+    assert f"error: run {run_name} has no run_summary from step build_report: step quality_gate failed" in text
+    assert "train rows >= min_rows (1000): observed" in text

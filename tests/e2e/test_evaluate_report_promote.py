@@ -152,18 +152,21 @@ def test_report_step_is_a_zenml_html_visualization(project):
     script = dest / "report_pipeline.py"  # a file: ZenML resolves step sources from the main module's path
     script.write_text(
         "from zenml import pipeline\nfrom zenml.client import Client\nfrom steps import build_report\n"
+        "from fastdistill.config import TrainingConfig\nfrom fastdistill.training.sweep import TrialResult\n"
         "c = Client()\nlast = c.get_pipeline('distill').last_successful_run\n"
         "metrics = last.steps['evaluate'].outputs['eval_metrics'][0]\n"
         "samples = last.steps['evaluate'].outputs['eval_samples'][0]\n"
-        "trials = [{'trial': 'fkl', 'params': {'objective': 'fkl'}, 'metrics': {'rougeL_vs_teacher': 0.2},"
-        " 'history': [{'step': 1, 'loss': 3.0, 'ce_loss': 2.0, 'kd_loss': 4.0}, {'step': 2, 'loss': 2.5,"
-        " 'ce_loss': 1.8, 'kd_loss': 3.2}], 'mlflow_run_id': '', 'best': True}]\n"
+        "trials = [TrialResult(trial='fkl', step='train_student', params={'objective': 'fkl'},"
+        " metrics={'rougeL_vs_teacher': 0.2}, history=[{'step': 1, 'loss': 3.0, 'ce_loss': 2.0, 'kd_loss': 4.0},"
+        " {'step': 2, 'loss': 2.5, 'ce_loss': 1.8, 'kd_loss': 3.2}], best=True, training=TrainingConfig())]\n"
         "@pipeline(enable_cache=False)\ndef report_only():\n    build_report(metrics, samples, sweep_results=trials)\n"
-        "run = report_only()\nart = c.get_pipeline_run(run.id).steps['build_report'].outputs['run_report'][0]\n"
-        "print([v.type for v in art.visualizations], 'data-figure=\"sweep\"' in art.load())\n")
+        "run = report_only()\nstep = c.get_pipeline_run(run.id).steps['build_report']\n"
+        "art = step.outputs['run_report'][0]\nsummary = step.outputs['run_summary'][0].load()\n"
+        "print([v.type for v in art.visualizations], 'data-figure=\"sweep\"' in art.load(),"
+        " [t['trial'] for t in summary.sweep_results], summary.data_quality)\n")
     out = _run(dest, env, str(script))
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
-    assert out.stdout.strip().splitlines()[-1] == "[<VisualizationType.HTML: 'html'>] True"
+    assert out.stdout.strip().splitlines()[-1] == "[<VisualizationType.HTML: 'html'>] True ['fkl'] {}"
 
 
 def test_manual_promotion_is_recorded_and_idempotent(project):

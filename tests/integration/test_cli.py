@@ -34,3 +34,12 @@ def test_bad_config_exits_2_with_the_field_named(tmp_path):
     text = " ".join(out.stdout.split())
     assert "teacher.model: 'packaged:gpt5' is not a packaged model" in text
     assert "training.objective = 'rkll' is not allowed" in text
+
+
+def test_error_text_with_brackets_is_printed_as_written(tmp_path):
+    bad = tmp_path / "brackets.yaml"
+    bad.write_text('"[gpu]": 1\n"[/x]": 2\nparameters: {}\n')
+    out = _cli("distill", "--config", str(bad), "--dry-run")
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "MarkupError" not in out.stderr
+    assert f"error: {bad}: unknown top-level key(s) ['[/x]', '[gpu]']" in out.stdout.replace("\n", "")

@@ -17,3 +17,14 @@ def test_empty_texts_agree_and_missing_references_are_skipped():
     assert rouge_l("", "words") == 0.0
     assert mean_rouge_l(["the cat sat", "x"], ["the cat sat", None]) == pytest.approx(1.0)
     assert mean_rouge_l(["a"], [None]) is None
+
+
+def test_samples_and_metric_sets_are_typed_artifacts():
+    from fastdistill.evaluation.suite import EvalMetrics, Sample
+
+    sample = Sample(id="math-003", prompt="2+3?", reference=float("nan"), teacher="5", student="6")
+    assert sample.reference is None  # pandas' missing string (NaN) is a missing reference
+    assert Sample.model_validate_json(sample.model_dump_json()) == sample
+    assert Sample(id="a", prompt="p", reference="r", teacher="t", student="s").reference == "r"
+    metrics = EvalMetrics(values={"rougeL_vs_teacher": 0.25, "eval_examples": 5.0})
+    assert EvalMetrics.model_validate_json(metrics.model_dump_json()) == metrics

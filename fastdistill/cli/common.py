@@ -1,0 +1,98 @@
+"""What the commands that run pipelines share: load a config, run, show the dry run, write the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from rich.text import Text
+
+from fastdistill.cli.console import RUN_FAILED, console, fail
+from fastdistill.cli.paths import ROOT
+
+
+def distill_pipeline():
+    from pipelines import distill
+
+    return distill
+
+
+def read_config(config_path: Path):
+    """The run YAML and its validated parameters; bad input exits 2 listing every problem."""
+    from fastdistill.run_config import ConfigError, load_run_config
+
+    try:
+        return load_run_config(config_path)
+    except ConfigError as err:
+        fail(str(err))
+
+
+def load_config(config_path: Path, load_pipeline=distill_pipeline, chain: bool = False):
+    """`read_config`, then the Kubernetes placement checked against the pipeline (`steps:` globs expanded).
+
+    `chain`: also the checks a Born-Again chain's YAML needs.
+    """
+    from fastdistill.infra.placement import checked_document
+
+    document, params = read_config(config_path)
+    try:
+        if chain:
+            from fastdistill.registry.born_again import check_run_document
+
+            check_run_document(document, str(config_path))
+        return checked_document(config_path, document, params, load_pipeline), params
+    except ValueError as err:  # ConfigError from the placement, or a chain's check_run_document
+        fail(str(err))
+
+
+def print_dry_run(config_path: Path, document: dict, params, load_pipeline=distill_pipeline) -> None:
+    """The resolved parameters, and with Kubernetes settings the pods each step would run in."""
+    from fastdistill.infra.k8s import uses_kubernetes
+
+    console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    if uses_kubernetes(document):
+        try:
+            _print_placement(document, params, load_pipeline())
+        except ValueError as err:  # PlacementError or the kubernetes models refusing a manifest
+            fail(f"{config_path}: the Kubernetes manifests would be invalid: {err}")
+    console.print(Text(f"{config_path}: valid", style="green"))
+
+
+def _print_placement(document: dict, params, pipeline) -> None:
+    from rich.table import Table
+
+    from fastdistill.infra.placement import active_registry_uri, dry_run_placement
+
+    placement = dry_run_placement(document, params, pipeline, active_registry_uri())
+    table = Table(title="Kubernetes placement (dry run: the step Jobs the orchestrator would submit)")
+    for column in placement.columns:
+        table.add_column(column, overflow="fold")
+    for cells in placement.table_rows():
+        table.add_row(*cells)
+    console.print(table)
+    if len(placement.images) == 1:
+        console.print(f"image (every step): {placement.images[0]}, built on {placement.base_image}", highlight=False,
+                      soft_wrap=True)
+
+
+def run(pipeline, config_path: Path, document: dict, params, no_cache: bool, schedule=None):
+    """Run the pipeline on the config; a failed run exits 1 naming each failed step with its error."""
+    from fastdistill.infra.runs import RunFailed, run_pipeline
+
+    try:
+        return run_pipeline(pipeline, config_path, document, params, ROOT, no_cache, schedule)
+    except RunFailed as err:
+        fail(str(err), code=RUN_FAILED)
+
+
+def summary_and_report(run, tracking_uri: str, report_dir: Path):
+    """The run's `RunSummary` (its build_report step's output) and the HTML report written from it."""
+    from fastdistill.infra.runs import reload
+    from fastdistill.reporting.html import write_report
+    from fastdistill.reporting.summary import MissingSummary, summary_of_run
+
+    try:
+        summary = summary_of_run(reload(run), tracking_uri)
+    except MissingSummary as err:
+        fail(str(err), code=RUN_FAILED)
+    return summary, write_report(summary, report_dir)

@@ -1,0 +1,75 @@
+"""`run.py evaluate` (a model on a JSONL file) and `run.py report` (a run's HTML report, again)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from fastdistill.cli.common import read_config, summary_and_report
+from fastdistill.cli.console import console, fail
+from fastdistill.cli.paths import QUICKSTART, REPORTS, ROOT
+
+
+@click.command()
+@click.option("--model", "model_uri", required=True,
+              help="models:/NAME@ALIAS, models:/NAME/VERSION, runs:/RUN_ID/student, or a local model directory.")
+@click.option("--data", "data_path", required=True, type=click.Path(path_type=Path),
+              help="JSONL file: one object per line with `prompt` and optional `reference`.")
+@click.option("--output", type=click.Path(path_type=Path), default=None,
+              help="Write the metrics (all groups, curves, judge verdicts, samples) here as JSON.")
+@click.option("--teacher", "teacher_spec", default=None,
+              help="Teacher to compare with (default: the teacher recorded with the model, else the config's).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path), default=QUICKSTART, show_default=True,
+              help="Run YAML whose `evaluation:` and `teacher:` sections set the evaluation.")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+              help="MLflow tracking URI for models:/ and runs:/ (default: the project's SQLite store).")
+def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec: str | None, config_path: Path,
+             tracking_uri: str | None) -> None:
+    """Evaluate a model on a JSONL file with the full metric suite.
+
+    The teacher answers every prompt (top-k logprobs) and the model is
+    compared with it: quality, fidelity, calibration, diversity, exposure
+    bias, judge, efficiency and speculative decoding."""
+    from fastdistill.models import ModelSpecError, VocabularyMismatchError
+
+    _, params = read_config(config_path)
+    import mlflow
+
+    from fastdistill.evaluation.evaluate_file import (
+        InputError,
+        evaluate_file,
+        write_json,
+    )
+    from fastdistill.infra.local_stack import default_tracking_uri
+    from fastdistill.reporting.summary import RunSummary, print_summary
+
+    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(ROOT))
+    try:
+        document, result = evaluate_file(model_uri, data_path, params.teacher, params.evaluation, teacher_spec)
+    except (InputError, ModelSpecError, VocabularyMismatchError) as err:
+        fail(str(err))
+    if output is not None:
+        write_json(document, output)
+    print_summary(RunSummary(f"evaluate {model_uri}", f"teacher {document['teacher']}", result.metrics), None, console)
+    if output is not None:
+        console.print(f"metrics written to {output}", soft_wrap=True)
+
+
+@click.command()
+@click.argument("run")
+@click.option("--report-dir", type=click.Path(path_type=Path), default=REPORTS, show_default=True)
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
+def report(run: str, report_dir: Path, tracking_uri: str | None) -> None:
+    """Regenerate the HTML report of a pipeline run (its name, id or id prefix) and log it to MLflow again."""
+    from fastdistill.infra.local_stack import ensure_local_stack
+
+    local = ensure_local_stack(ROOT, tracking_uri)
+    from fastdistill.infra.runs import RunNotFound, find_run
+
+    try:
+        found = find_run(run)
+    except RunNotFound as err:
+        fail(str(err))
+    _, path = summary_and_report(found, local.tracking_uri, report_dir)
+    console.print(f"report: {path}", soft_wrap=True)
