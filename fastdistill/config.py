@@ -305,12 +305,17 @@ class EvaluationConfig(_Section):
 MetricName = Literal[tuple(CATALOG)]  # type: ignore[valid-type]
 
 
-class RegistryConfig(_Section):
-    """Registration and the promotion gate that moves the `champion` alias.
+HEALTH_CHECKS = ("degenerate_output", "uninformative_judge", "self_judge", "small_test_set")
+"""Codes of `fastdistill.evaluation.health`'s checks, which `registry.refuse_on` may name."""
 
-    A challenger is refused if it misses a threshold or regresses on a
-    must-not-regress metric; otherwise promoted if it beats the champion's
-    `metric` by more than `min_delta`, else held (stays `challenger`).
+
+class RegistryConfig(_Section):
+    """Registration and the promotion gate that moves the `champion` alias (see fastdistill.registry.promotion).
+
+    With `decision: ci` a challenger is promoted only when the lower bound of the paired 95% CI of
+    (challenger - champion) on `metric`, on the same test prompts, exceeds `min_delta`; thresholds and
+    must-not-regress read the CI the same way. The champion is compared like with like: the same teacher
+    and the same test set (re-scored on this one when it was scored on another).
     """
 
     model_name: str = Field("fastdistill-student", min_length=1)
@@ -318,6 +323,8 @@ class RegistryConfig(_Section):
     greater_is_better: bool | None = Field(
         None, description="Direction of `metric`; None: the metric's known direction (e.g. lower KL is better)."
     )
+    decision: Literal["ci", "point"] = Field(
+        "ci", description="ci: decide on paired bootstrap 95% CIs (noise does not promote); point: on point estimates.")
     min_delta: float = Field(0.0, ge=0.0, description="Required margin over the current champion on `metric`.")
     thresholds: dict[MetricName, float] = Field(
         default_factory=dict,
@@ -328,6 +335,11 @@ class RegistryConfig(_Section):
         default_factory=list, description="Metrics on which the challenger may not be worse than the champion."
     )
     regression_tolerance: float = Field(0.0, ge=0.0, description="How much worse than the champion still counts as no regression.")
+    refuse_on: list[Literal[HEALTH_CHECKS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["degenerate_output"],
+        description="Health checks that refuse a challenger when they fire (a looping student is never promoted).")
+    allow_teacher_change: bool = Field(
+        False, description="Compare a challenger with a champion distilled from another teacher (off: held).")
 
 
 class BornAgainConfig(_Section):

@@ -14,6 +14,8 @@ seed always give the same three id sets.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 
 import pandas as pd
@@ -58,3 +60,11 @@ def assign_splits(frame: pd.DataFrame, validation_fraction: float, test_fraction
 
 def ids_of(frame: pd.DataFrame, split: str) -> set[str]:
     return set(frame.loc[frame["split"] == split, "id"].astype(str))
+
+
+def content_sha256(frame: pd.DataFrame) -> str:
+    """Names a set of examples by content (id, prompt, reference), in id order: the registry compares a
+    challenger with a champion only when both were scored on the same test set."""
+    rows = sorted((str(r.id), str(r.prompt), None if not isinstance(r.reference, str) else r.reference)
+                  for r in frame[["id", "prompt", "reference"]].itertuples(index=False))
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()

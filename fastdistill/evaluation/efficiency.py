@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 import torch
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+from fastdistill.models.directory import WEIGHT_SUFFIXES
 
 
 def count_parameters(model: torch.nn.Module) -> int:

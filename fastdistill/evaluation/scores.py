@@ -16,6 +16,7 @@ import json
 
 from pydantic import BaseModel, Field
 
+from fastdistill.evaluation.health import HealthWarning
 from fastdistill.evaluation.statistics import (
     Estimate,
     bootstrap_mean,
@@ -58,6 +59,18 @@ class Scores(BaseModel):
         """Every measured metric's point value (what MLflow's metrics and the registry's tags hold)."""
         return {name: e.value for name, e in self.estimates().items()}
 
+    def mlflow_metrics(self) -> dict[str, float]:
+        """`<split>/<metric>` with `_ci_low`, `_ci_high` and `_n` beside each per-example metric: the split and the
+        sample size travel with every number logged."""
+        flat: dict[str, float] = {}
+        for name, e in self.estimates().items():
+            flat[f"{self.split}/{name}"] = e.value
+            if name in self.per_example:
+                flat[f"{self.split}/{name}_n"] = float(e.n)
+                if e.has_ci:
+                    flat[f"{self.split}/{name}_ci_low"], flat[f"{self.split}/{name}_ci_high"] = e.ci_low, e.ci_high
+        return flat
+
     def paired_difference(self, other: Scores, name: str) -> Estimate:
         """Mean of (self - other) on `name` over the examples both scored; the id sets must be equal."""
         if set(self.ids) != set(other.ids):
@@ -71,3 +84,25 @@ class Scores(BaseModel):
     def ids_sha256(self) -> str:
         """Names the example set: equal for two models scored on the same prompts."""
         return hashlib.sha256(json.dumps(sorted(self.ids)).encode()).hexdigest()
+
+
+class EvalMetrics(BaseModel):
+    """A model's metrics on one split: the `eval_metrics` artifact (and `original_teacher_metrics`).
+
+    `scores` keeps every per-example value (so each figure has n and a CI); `warnings` are the health checks
+    that fired; `test_set_sha256` names the examples' content, so the registry compares like with like.
+    """
+
+    scores: Scores
+    warnings: list[HealthWarning] = Field(default_factory=list)
+    test_set_sha256: str = ""  # the examples' content (`fastdistill.data.splits.content_sha256`)
+    teacher: str = ""  # the spec of the teacher it was compared with
+    teacher_sha256: str = ""  # that teacher's weights (`fastdistill.models.directory.weights_sha256`), when local
+
+    @property
+    def values(self) -> dict[str, float]:
+        return self.scores.values()
+
+    @property
+    def split(self) -> str:
+        return self.scores.split

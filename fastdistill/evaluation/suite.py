@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, field_validator
 
 from fastdistill.config import EvaluationConfig
 from fastdistill.data.splits import TEST
@@ -43,7 +43,7 @@ from fastdistill.evaluation.metrics import (
     rouge_l_each,
     self_bleu,
 )
-from fastdistill.evaluation.scores import Scores
+from fastdistill.evaluation.scores import EvalMetrics, Scores
 from fastdistill.inference.topk_store import TeacherOutputs
 
 __all__ = ["EvalMetrics", "EvalResult", "Sample", "evaluate_student", "mean_rouge_l", "rouge_l", "teacher_answers"]
@@ -52,26 +52,6 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 _TOKEN_RATES = {"teacher_forced_kl": "forward_kl", "teacher_forced_reverse_kl": "reverse_kl",
                 "top1_agreement": "top1_agreement"}
-
-
-class EvalMetrics(BaseModel):
-    """A model's metrics on one split: the `eval_metrics` artifact (and `original_teacher_metrics`).
-
-    `scores` keeps every per-example value (so each figure has n and a CI); `warnings` are the health checks
-    that fired; `test_set_sha256` names the examples' content, so the registry compares like with like.
-    """
-
-    scores: Scores
-    warnings: list[HealthWarning] = Field(default_factory=list)
-    test_set_sha256: str = ""
-
-    @property
-    def values(self) -> dict[str, float]:
-        return self.scores.values()
-
-    @property
-    def split(self) -> str:
-        return self.scores.split
 
 
 class Sample(BaseModel):

@@ -59,6 +59,11 @@ class GateReport:
         head = f"quality gate {'passed' if self.passed else 'FAILED'}: {self.counts.get('rows_kept', 0)} of {self.counts.get('rows_in', 0)} rows kept"
         return "\n".join([head] + [f"  - {r.name}: observed {r.observed}" for r in self.failed])
 
+    @property
+    def split_counts(self) -> dict[str, int]:
+        """Rows per split after the gate: what each figure's sample size comes from."""
+        return {s: self.counts.get(f"{s}_rows", 0) for s in SPLITS}
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -239,8 +244,9 @@ def run_gate(kept: pd.DataFrame, rows_in: int, cfg: GateConfig, reasons: dict[st
     validation = _validate(_validation_frame(kept), cfg, "candidates")
     results = [ExpectationOutcome(_name(r), bool(r.success), _observed(r)) for r in validation.results]
     results += _aggregates(kept, rows_in, cfg)
-    train_rows = int((kept["split"] == "train").sum()) if "split" in kept else 0
-    counts = {"rows_in": rows_in, "rows_kept": len(kept), "rows_rejected": rows_in - len(kept), "train_rows": train_rows}
+    per_split = {s: int((kept["split"] == s).sum()) if "split" in kept else 0 for s in SPLITS}
+    counts = {"rows_in": rows_in, "rows_kept": len(kept), "rows_rejected": rows_in - len(kept),
+              **{f"{s}_rows": n for s, n in per_split.items()}}
     return GateReport(all(r.success for r in results), results, counts, reasons or {}, validation.to_json_dict())
 
 

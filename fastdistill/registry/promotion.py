@@ -71,6 +71,12 @@ class Decision:
         return "; ".join(self.reasons)
 
 
+def policy_of(config) -> Policy:
+    """The gate's settings from a `RegistryConfig`."""
+    return Policy(config.metric, config.greater_is_better, config.min_delta, dict(config.thresholds),
+                  tuple(config.must_not_regress), config.regression_tolerance, config.decision, tuple(config.refuse_on))
+
+
 class Identity(BaseModel):
     """What a version's scores were measured against: its teacher and the test set."""
 

@@ -22,6 +22,7 @@ from fastdistill.evaluation.catalog import grouped
 from fastdistill.infra.runs import failure_details
 
 DETAILS_ARTIFACT = "evaluation/details.json"
+SCORES_ARTIFACT = "evaluation/scores.json"  # the EvalMetrics (per-example scores): the registry reads a champion's
 REPORT_ARTIFACT = "report"
 LOSS_KEYS = ("loss", "ce_loss", "kd_loss")
 REPORT_STEP, SUMMARY_OUTPUT = "build_report", "run_summary"  # the step of both pipelines that makes the summary
@@ -46,6 +47,11 @@ class RunSummary(BaseModel):
     sweep_results: list[dict] | None = None  # one dict per trial: trial, params, metrics, history, mlflow_run_id, best
     born_again: list[dict] | None = None  # one dict per generation: generation, metrics, version
     details: dict = Field(default_factory=dict)  # evaluation curves: exposure_bias, latency, judge
+    split: str = "test"  # the split `metrics` were measured on
+    estimates: dict[str, dict] = Field(default_factory=dict)  # per-example metrics: {value, n, ci_low, ci_high}
+    warnings: list[dict] = Field(default_factory=list)  # health checks that fired: {code, message}
+    selection: dict | None = None  # the sweep's choice on the validation split (`training.selection.Selection`)
+    splits: dict[str, int] = Field(default_factory=dict)  # rows per split after the gate: train, validation, test
 
     def __init__(self, run_name: str | None = None, status: str | None = None, metrics: dict | None = None,
                  **data: Any) -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from fastdistill.config import TrainingConfig
 from fastdistill.evaluation.catalog import higher_is_better
@@ -48,8 +48,10 @@ class TrialResult(BaseModel):
     training: TrainingConfig | None = None  # the trial's whole training config: the winner's is passed on
     train_ids: list[str] = Field(default_factory=list)  # the examples it learned from (audit: never a held-out id)
 
+    @computed_field
     @property
     def metrics(self) -> dict[str, float]:
+        """The point values of its validation scores (in the artifact's JSON for readers without the scores)."""
         return self.scores.values()
 
 

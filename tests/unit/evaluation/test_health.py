@@ -1,6 +1,11 @@
 """Health checks flag degenerate students, position-biased or self-grading judges, and small test sets."""
 
-from fastdistill.evaluation.health import degenerate_output, judge_health, loops, small_test_set
+from fastdistill.evaluation.health import (
+    degenerate_output,
+    judge_health,
+    loops,
+    small_test_set,
+)
 
 
 def test_loops_catch_repeated_phrases_and_tails_but_not_ordinary_answers():

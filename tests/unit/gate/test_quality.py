@@ -96,7 +96,8 @@ def test_clean_frame_passes_the_gate():
     kept, _ = filter_rows(frame, GateConfig(**NO_SEMANTIC))
     report = run_gate(kept, len(frame), GateConfig(min_rows=20))
     assert report.passed, report.summary()
-    assert report.counts == {"rows_in": 30, "rows_kept": 30, "rows_rejected": 0, "train_rows": 25}
+    assert report.counts == {"rows_in": 30, "rows_kept": 30, "rows_rejected": 0, "train_rows": 25,
+                             "validation_rows": 2, "test_rows": 3}
     assert len(report.results) >= 19 and report.validation["success"] is True
 
 

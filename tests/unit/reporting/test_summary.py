@@ -19,15 +19,18 @@ from fastdistill.reporting.summary import (
     print_summary,
     summary_of_run,
 )
-from fastdistill.training.sweep import TrialResult
+from fastdistill.evaluation.scores import Scores
+from fastdistill.training.selection import TrialResult
 
 METRICS = {"rougeL_vs_teacher": 0.31, "teacher_forced_kl": 1.25, "student_params": 3219776.0, "eval_examples": 5.0}
 TRAINING = TrainingConfig()
 
 
 def _trial(name: str, kl: float, best: bool) -> TrialResult:
-    return TrialResult(trial=name, step=f"train_student_{name}", params={"objective": name},
-                       metrics={"teacher_forced_kl": kl, "rougeL_vs_teacher": 1.0},
+    scores = Scores(split="validation", ids=["v0", "v1"],
+                    per_example={"teacher_forced_kl": [kl, kl], "rougeL_vs_teacher": [1.0, 1.0]})
+    return TrialResult(trial=name, config=name, objective=name, step=f"train_student_{name}", params={"objective": name},
+                       scores=scores,
                        history=[{"step": 1, "loss": 3.0}], mlflow_run_id=f"r-{name}", best=best, seconds=5.8,
                        training=TRAINING)
 
