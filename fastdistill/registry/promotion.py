@@ -156,7 +156,8 @@ def _difference(challenger: Scores, champion: Scores, name: str, policy: Policy)
     paired = name in challenger.per_example and name in champion.per_example and set(challenger.ids) == set(champion.ids)
     if paired and policy.decision == "ci":
         diff = challenger.paired_difference(champion, name)
-        return _Oriented.of(diff, higher, f"{diff.text(4)} (challenger {ours.text(4)} vs champion {theirs.text(4)})")
+        return _Oriented.of(diff, higher, f"{diff.text(4)} paired on the same {challenger.split} prompts (challenger "
+                                          f"{ours.text(4)} vs champion {theirs.text(4)})")
     s = 1.0 if higher else -1.0
     return _Oriented(s * (ours.value - theirs.value), None, None,
                      f"{ours.value - theirs.value:+.4f} ({ours.text(4)} vs the champion's {theirs.text(4)})")
@@ -198,7 +199,8 @@ def gate(challenger: Scores, champion: Scores | None, policy: Policy,
         return Decision("hold", (f"registry.metric {policy.metric} has no usable value on this challenger",))
     if champion is None:
         return Decision("hold" if holds else "promote",
-                        tuple(holds or [f"there is no champion yet: promoted with {policy.metric} = {estimate.text(4)}"])
+                        tuple(holds or [f"there is no champion yet: promoted with {challenger.split} {policy.metric} = "
+                                        f"{estimate.text(4)}"])
                         + tuple(notes))
     d = _difference(challenger, champion, policy.metric, policy)
     if d is None:

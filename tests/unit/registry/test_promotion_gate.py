@@ -88,7 +88,7 @@ def test_health_checks_refuse_when_configured_and_an_uninformative_judge_is_igno
 @pytest.mark.parametrize(
     ("metrics", "champion", "action", "says"),
     [
-        (dict(rougeL_vs_teacher=0.30), None, "promote", "there is no champion yet: promoted with rougeL_vs_teacher = 0.3000"),
+        (dict(rougeL_vs_teacher=0.30), None, "promote", "there is no champion yet: promoted with test rougeL_vs_teacher = 0.3000"),
         (dict(rougeL_vs_teacher=0.35), dict(rougeL_vs_teacher=0.30), "promote", "+0.0500"),
         (dict(rougeL_vs_teacher=0.305), dict(rougeL_vs_teacher=0.30), "hold", "does not exceed min_delta 0.01"),
         (dict(rougeL_vs_teacher=0.19), None, "refuse", "rougeL_vs_teacher 0.1900 misses the threshold >= 0.2"),
