@@ -253,7 +253,7 @@ def test_champion_moves_only_to_a_better_challenger_and_loads_back(registry, stu
 
     worse = _register(student_dir, 0.20)
     assert (worse.version, worse.aliases, worse.promoted) == ("2", ["challenger"], False)
-    assert "the lower bound of its paired 95% CI does not exceed min_delta 0.0" in worse.reason
+    assert "the lower bound of its paired 95% CI (-0.1000) does not exceed min_delta 0.0" in worse.reason
     assert _aliases(registry) == {"challenger": "2", "champion": "1"}
 
     better = _register(student_dir, 0.40)
