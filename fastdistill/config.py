@@ -34,7 +34,8 @@ class DataConfig(_Section):
 
     seeds_path: str = Field("data/seeds.jsonl", description="JSONL file of seed tasks: id, category, prompt, reference.")
     validation_fraction: float = Field(
-        0.15, ge=0.0, lt=1.0, description="Share of seeds per category the sweep selects its winner on.")
+        0.15, gt=0.0, lt=1.0, description="Share of seeds per category the sweep selects its winner on (every trial "
+        "is scored on it, so it cannot be 0).")
     test_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of seeds per category held out for evaluation and promotion "
         "(ignored with test_path).")
@@ -269,7 +270,7 @@ class SweepConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """The held-out evaluation. The expensive parts (judge, batch-1 latency, speculative decoding) are sized here."""
+    """The evaluation on the test split. The expensive parts (judge, batch-1 latency, speculative decoding) are sized here."""
 
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(8, ge=1)
@@ -347,7 +348,8 @@ class BornAgainConfig(_Section):
 
     chain_id: str = Field("ban", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Names the chain (lowercase, digits, '-').")
     generations: int = Field(3, ge=1, le=50, description="Generation limit of the chain.")
-    metric: str = Field("rougeL_vs_reference", description="Held-out metric each generation must improve (teacher-independent).")
+    metric: str = Field("rougeL_vs_reference", description="Test-split metric each generation must improve over its teacher "
+                        "(teacher-independent).")
     greater_is_better: bool = True
     min_improvement: float = Field(0.0, ge=0.0, description="Required margin over the generation's teacher.")
     stop_on_no_improvement: bool = Field(True, description="End the chain at the first generation that does not improve "

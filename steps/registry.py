@@ -1,3 +1,4 @@
+import logging
 from typing import Annotated
 
 from zenml import get_step_context, log_metadata, step
@@ -18,6 +19,9 @@ from fastdistill.registry import mlflow_registry
 from fastdistill.registry.mlflow_registry import Registration
 from fastdistill.registry.promotion import policy_of
 from fastdistill.registry.zenml_stage import sync_zenml_stage, zenml_tags
+
+
+logger = logging.getLogger(__name__)
 
 
 @step(experiment_tracker=True)
@@ -45,8 +49,12 @@ def register_student(
         **zenml_tags(model_version),
     }
 
-    def rescore_champion(model_uri: str) -> EvalMetrics:
-        scores = rescore(model_uri, teacher_outputs, evaluation_config)
+    def rescore_champion(model_uri: str) -> EvalMetrics | None:
+        try:
+            scores = rescore(model_uri, teacher_outputs, evaluation_config)
+        except Exception as err:  # a champion that cannot be loaded or scored: the gate holds, saying so
+            logger.warning("could not re-score the champion %s on this test set: %s", model_uri, err)
+            return None
         return eval_metrics.model_copy(update={"scores": scores, "warnings": []})
 
     result = mlflow_registry.register_student(

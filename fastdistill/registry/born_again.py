@@ -177,7 +177,8 @@ def improvement(evaluation: EvalMetrics, plan: Plan, chain: BornAgainConfig, dec
         diff = student.paired_difference(teacher, metric)
         bound = (min if sign > 0 else max)(diff.ci_low, diff.ci_high) if diff.has_ci and decision == "ci" else diff.value
         improved = sign * bound > chain.min_improvement
-        basis = "the lower bound of its paired 95% CI" if diff.has_ci and decision == "ci" else "its difference"
+        basis = (f"the {'lower' if sign > 0 else 'upper'} bound of its paired 95% CI" if diff.has_ci and decision == "ci"
+                 else "its difference")
         return improved, (f"{metric} minus its teacher's on the same {scores.split} prompts: {diff.text(4)}; {basis} "
                           f"{'exceeds' if improved else 'does not exceed'} min_improvement {chain.min_improvement} "
                           f"({'higher' if sign > 0 else 'lower'} is better)")

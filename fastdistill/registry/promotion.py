@@ -204,8 +204,9 @@ def gate(challenger: Scores, champion: Scores | None, policy: Policy,
                         + tuple(notes))
     d = _difference(challenger, champion, policy.metric, policy)
     if d is None:
-        return Decision("promote", (f"the champion has no recorded {policy.metric}: replaced with "
-                                    f"{policy.metric} = {estimate.text(4)}", *notes))
+        return Decision("hold", (f"the champion has no {policy.metric} on this test set to compare with: held "
+                                 f"(challenger {policy.metric} = {estimate.text(4)}); promote by hand with "
+                                 "`run.py promote VERSION --reason ...` if it should replace the champion", *notes))
     bound, basis = (d.low, "the lower bound of its paired 95% CI") if d.low is not None else (d.value, "its difference")
     direction = "higher" if policy.higher(policy.metric) else "lower"
     if bound > policy.min_delta and not holds:

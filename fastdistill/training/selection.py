@@ -139,16 +139,16 @@ def select(trials: Sequence[ScoredTrial], metric: str) -> Selection:
     else:
         runner = configs[1]
         gap = runner.difference  # runner - best
-        separable = gap.excludes(0.0)
         tied = [best] + [c for c in configs[1:] if not c.difference.excludes(0.0)]
+        separable = len(tied) == 1  # ahead of every other configuration beyond noise, not only the runner-up
         chosen = min(tied, key=lambda c: (*_simplicity(c, by_name), -sign * c.estimate.value))
         if separable:
-            reason = (f"{best.config} is ahead of the runner-up {runner.config} on {split} {metric} beyond noise: "
-                      f"difference {_neg(gap).text()} (paired, 95% CI excludes 0)")
+            reason = (f"{best.config} is ahead of every other configuration on {split} {metric} beyond noise; of "
+                      f"the runner-up {runner.config} by {_neg(gap).text()} (paired, 95% CI excludes 0)")
         else:
             others = ", ".join(c.config for c in tied if c is not best)
             reason = (f"tie within noise on {split} {metric}: {best.config} leads {runner.config} by "
-                      f"{_neg(gap).text()} (paired 95% CI includes 0), tied with {others}; "
+                      f"{_neg(gap).text()}; the paired 95% CI of its lead over {others} includes 0; "
                       + (f"the simplest of the tied, {chosen.config}, goes on"
                          if chosen is not best else f"{best.config}, also the simplest of them, goes on"))
     seeds = [by_name[name] for name in chosen.trials]

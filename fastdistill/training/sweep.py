@@ -5,10 +5,10 @@ A trial is one (TrainingConfig, StudentConfig) pair. The grid is expanded in
 `fastdistill.training.objectives`: beta outside jsd/gkd, alpha outside
 skl/srkl, temperature and ce_weight for the pure cross-entropy objectives,
 ...) are reset to the base value, so two combinations that train the same
-thing become one trial. Trials are scored on the
-held-out split with the catalog's trial metrics (one teacher-forced pass plus short greedy
-generations, see `fastdistill.training.trial_scoring`), and the best by `sweep.metric`
-goes on to full evaluation. This module is pure Python: config validation
+thing become one trial; with `sweep.seeds` every combination trains once per seed. Trials are
+scored on the validation split with the catalog's trial metrics (one teacher-forced pass plus
+short greedy generations, see `fastdistill.training.trial_scoring`), and
+`fastdistill.training.selection` decides, with paired CIs, which goes on to evaluation on test. This module is pure Python: config validation
 imports it, and must not pay for torch and transformers.
 """
 

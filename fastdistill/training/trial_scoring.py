@@ -2,7 +2,7 @@
 
 Every trial metric of the catalog (`TRIAL_METRICS`) is kept per validation
 example, so the sweep can compare two trials on the same prompts with a
-paired bootstrap (`fastdistill.training.sweep.select_best`). The test split
+paired bootstrap (`fastdistill.training.selection.select`). The test split
 is never read here: what is selected on must not be what is reported.
 """
 

@@ -82,7 +82,8 @@ def test_evaluate_the_champion_on_a_jsonl_file_writes_every_metric_group(project
     assert doc["split"] == "test" and doc["examples"] == 3 and doc["confidence"] == 0.95
     assert [w["code"] for w in doc["warnings"]].count("small_test_set") == 1  # 3 prompts: indicative only
     rouge = doc["metrics"]["rougeL_vs_reference"]  # each metric: its value, n and 95% CI
-    assert set(rouge) == {"value", "n", "ci_low", "ci_high"} and rouge["n"] == 3
+    assert set(rouge) == {"value", "n", "ci_low", "ci_high"} and rouge["n"] == 2  # the third prompt has no reference
+    assert doc["metrics"]["rougeL_vs_teacher"]["n"] == 3
     assert rouge["ci_low"] <= rouge["value"] <= rouge["ci_high"]
     assert doc["metrics"]["ece"]["ci_low"] is None  # a whole-set statistic has no per-example CI
     m = {name: e["value"] for name, e in doc["metrics"].items()}

@@ -115,3 +115,9 @@ def test_another_teacher_or_another_test_set_is_not_compared():
     assert "weights cccccccccccc" in incomparable(retrained, ours)
     other_test = ours.model_copy(update={"test_set_sha256": "u" * 64})
     assert "scored on another test set" in incomparable(other_test, ours)
+
+
+def test_a_champion_without_the_metric_on_this_test_set_is_not_replaced_silently():
+    decision = gate(scores(rougeL_vs_teacher=BASE + 0.2), scores(top1_agreement=BASE), Policy("rougeL_vs_teacher"))
+    assert decision.action == "hold"
+    assert "the champion has no rougeL_vs_teacher on this test set to compare with" in decision.reason

@@ -63,3 +63,17 @@ def test_trials_scored_on_different_examples_cannot_be_averaged():
               ScoredTrial(trial="fkl_s1", config="fkl", objective="fkl", scores=other)]
     with pytest.raises(ValueError, match="different validation examples"):
         select(trials, "rougeL_vs_teacher")
+
+
+def test_ahead_of_the_runner_up_but_tied_with_a_noisier_third_is_a_tie():
+    """Separable means ahead of every other configuration: a lower-ranked one whose wide CI reaches the best
+    is still tied with it, and the reason must not claim the winner is ahead beyond noise."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.3, 0.5, len(IDS))
+    trials = [_trial("rkl", base + 0.10), _trial("fkl", base + 0.05 + rng.normal(0, 0.005, len(IDS))),
+              _trial("sft", base + rng.normal(0.0, 0.4, len(IDS)))]  # far noisier: its CI reaches the best
+    chosen = select(trials, "rougeL_vs_teacher")
+    fkl, sft = (next(c for c in chosen.configs if c.config == n) for n in ("fkl", "sft"))
+    assert fkl.difference.excludes(0.0) and not sft.difference.excludes(0.0)
+    assert not chosen.separable and chosen.chosen_config == "sft"
+    assert "tie within noise" in chosen.reason and "beyond noise" not in chosen.reason
