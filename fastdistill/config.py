@@ -30,24 +30,53 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
+    """The seed tasks and the three disjoint splits (see fastdistill.data.splits)."""
+
     seeds_path: str = Field("data/seeds.jsonl", description="JSONL file of seed tasks: id, category, prompt, reference.")
-    eval_fraction: float = Field(0.2, gt=0.0, lt=1.0, description="Share of seeds per category held out for evaluation.")
+    validation_fraction: float = Field(
+        0.15, gt=0.0, lt=1.0, description="Share of seeds per category the sweep selects its winner on (every trial "
+        "is scored on it, so it cannot be 0).")
+    test_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0, description="Share of seeds per category held out for evaluation and promotion "
+        "(ignored with test_path).")
+    test_path: str | None = Field(None, description="A JSONL file of your own (same fields as the seeds) that is the "
+                                  "test split; the seeds then give train and validation only.")
     max_seeds: int | None = Field(None, ge=2, description="Use at most this many seeds (None: all).")
-    seed: int = Field(0, description="Random seed of the train/eval split.")
+    seed: int = Field(0, description="Random seed of the train/validation/test split.")
     seeds_sha256: str | None = Field(
         None, description="Filled in by validation from the file's bytes; it keys ZenML's cache and the registry's data tag."
     )
+    test_sha256: str | None = Field(None, description="Filled in by validation from test_path's bytes, when given.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, values: Any) -> Any:
+        if isinstance(values, dict) and "eval_fraction" in values:
+            raise ValueError("eval_fraction was split in two: set validation_fraction (the sweep selects on it) and "
+                             "test_fraction (evaluation and promotion read it)")
+        return values
 
     @model_validator(mode="after")
-    def _seeds_file_exists(self) -> DataConfig:
-        path = Path(self.seeds_path)
-        if not path.is_file():
-            raise ValueError(f"seeds_path: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if self.seeds_sha256 not in (None, digest):
-            raise ValueError(f"seeds_sha256: '{self.seeds_sha256}' does not match the file's sha256 {digest}")
-        object.__setattr__(self, "seeds_sha256", digest)
+    def _files_exist(self) -> DataConfig:
+        object.__setattr__(self, "seeds_sha256", _file_sha256("seeds_path", self.seeds_path, self.seeds_sha256))
+        if self.test_path is not None:
+            object.__setattr__(self, "test_sha256", _file_sha256("test_path", self.test_path, self.test_sha256))
+        if self.test_path is None and self.test_fraction + self.validation_fraction >= 1.0:
+            raise ValueError(f"validation_fraction + test_fraction ({self.validation_fraction} + {self.test_fraction}) "
+                             "must leave rows to train on (below 1)")
+        if self.test_path is None and self.test_fraction == 0:
+            raise ValueError("test_fraction is 0 and there is no test_path: nothing would be evaluated")
         return self
+
+
+def _file_sha256(field: str, value: str, expected: str | None) -> str:
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError(f"{field}: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if expected not in (None, digest):
+        raise ValueError(f"{field}: the file's sha256 {digest} does not match the recorded {expected}")
+    return digest
 
 
 EVOL_OPERATORS = ("add_constraints", "deepen", "concretize", "increase_reasoning", "breadth")
@@ -218,12 +247,15 @@ class SweepConfig(_Section):
         description=f"Values per key, each list non-empty; keys among {list(SWEEP_KEYS)}. Unset keys keep `training`'s value.",
     )
     mode: Literal["grid", "random"] = Field("grid", description="grid: every combination; random: `samples` of them.")
+    seeds: list[int] = Field(
+        default_factory=list, description="Train every configuration once per seed (training.seed); the winner is "
+        "chosen on the mean over seeds and the spread is shown. Empty: training.seed only.")
     samples: int = Field(4, ge=1, description="random mode: how many distinct combinations to draw.")
     seed: int = Field(0, description="random mode: seed of the draw.")
     metric: Literal[TRIAL_METRICS] = Field(  # type: ignore[valid-type]
-        "rougeL_vs_teacher", description="Held-out metric that picks the trial going on to evaluation and registration."
+        "rougeL_vs_teacher", description="Validation metric that picks the trial going on to evaluation and registration."
     )
-    eval_examples: int = Field(16, ge=1, description="Held-out prompts each trial is scored on.")
+    eval_examples: int = Field(16, ge=1, description="Validation prompts each trial is scored on.")
     eval_max_new_tokens: int = Field(48, ge=1, description="Token budget of each trial's scoring generations.")
 
     @field_validator("grid")
@@ -238,18 +270,21 @@ class SweepConfig(_Section):
 
 
 class EvaluationConfig(_Section):
-    """The held-out evaluation. The expensive parts (judge, batch-1 latency, speculative decoding) are sized here."""
+    """The evaluation on the test split. The expensive parts (judge, batch-1 latency, speculative decoding) are sized here."""
 
     max_new_tokens: int = Field(64, ge=1)
     batch_size: int = Field(8, ge=1)
-    max_examples: int | None = Field(None, ge=1, description="Evaluate on at most this many held-out prompts.")
+    max_examples: int | None = Field(None, ge=1, description="Evaluate on at most this many test prompts.")
     judge_model: str | None = Field(
         None, description="Judge model spec for the pairwise win rate (same forms as teacher.model); None: the teacher."
     )
     judge_pairs: int = Field(8, ge=0, description="Student/teacher answer pairs judged (each in both orders); 0: no judge.")
     efficiency_prompts: int = Field(
-        3, ge=0, description="Prompts generated one at a time for latency p50/p95 and peak memory; 0: skip."
-    )
+        8, ge=0, description="Prompts for the speed measurements (batch-1 latency p50/p95, batched tokens/s, peak "
+        "memory, speculative decoding): 0 skips them, otherwise at least 8.")
+    speed_new_tokens: int = Field(
+        32, ge=1, description="Every speed measurement generates exactly this many tokens per prompt (EOS ignored), "
+        "so a model that stops early does not look fast.")
     speculative: bool = Field(True, description="Measure the student as draft model for the teacher (needs efficiency_prompts > 0).")
     ece_bins: int = Field(10, ge=2, le=100, description="Equal-width confidence bins of the expected calibration error.")
     exposure_bucket: int = Field(8, ge=1, description="Response positions per point of the exposure-bias curve.")
@@ -259,17 +294,29 @@ class EvaluationConfig(_Section):
     def _known_spec(cls, value: str | None) -> str | None:
         return value if value is None else _check_spec(value)
 
+    @field_validator("efficiency_prompts")
+    @classmethod
+    def _enough_prompts(cls, value: int) -> int:
+        if 0 < value < 8:
+            raise ValueError(f"{value} prompts are too few for latency percentiles; use 0 (skip) or at least 8")
+        return value
+
 
 # Any metric of the catalog (fastdistill.evaluation.catalog); a typo is refused with the full list.
 MetricName = Literal[tuple(CATALOG)]  # type: ignore[valid-type]
 
 
-class RegistryConfig(_Section):
-    """Registration and the promotion gate that moves the `champion` alias.
+HEALTH_CHECKS = ("degenerate_output", "uninformative_judge", "self_judge", "small_test_set")
+"""Codes of `fastdistill.evaluation.health`'s checks, which `registry.refuse_on` may name."""
 
-    A challenger is refused if it misses a threshold or regresses on a
-    must-not-regress metric; otherwise promoted if it beats the champion's
-    `metric` by more than `min_delta`, else held (stays `challenger`).
+
+class RegistryConfig(_Section):
+    """Registration and the promotion gate that moves the `champion` alias (see fastdistill.registry.promotion).
+
+    With `decision: ci` a challenger is promoted only when the lower bound of the paired 95% CI of
+    (challenger - champion) on `metric`, on the same test prompts, exceeds `min_delta`; thresholds and
+    must-not-regress read the CI the same way. The champion is compared like with like: the same teacher
+    and the same test set (re-scored on this one when it was scored on another).
     """
 
     model_name: str = Field("fastdistill-student", min_length=1)
@@ -277,6 +324,8 @@ class RegistryConfig(_Section):
     greater_is_better: bool | None = Field(
         None, description="Direction of `metric`; None: the metric's known direction (e.g. lower KL is better)."
     )
+    decision: Literal["ci", "point"] = Field(
+        "ci", description="ci: decide on paired bootstrap 95% CIs (noise does not promote); point: on point estimates.")
     min_delta: float = Field(0.0, ge=0.0, description="Required margin over the current champion on `metric`.")
     thresholds: dict[MetricName, float] = Field(
         default_factory=dict,
@@ -287,6 +336,11 @@ class RegistryConfig(_Section):
         default_factory=list, description="Metrics on which the challenger may not be worse than the champion."
     )
     regression_tolerance: float = Field(0.0, ge=0.0, description="How much worse than the champion still counts as no regression.")
+    refuse_on: list[Literal[HEALTH_CHECKS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["degenerate_output"],
+        description="Health checks that refuse a challenger when they fire (a looping student is never promoted).")
+    allow_teacher_change: bool = Field(
+        False, description="Compare a challenger with a champion distilled from another teacher (off: held).")
 
 
 class BornAgainConfig(_Section):
@@ -294,7 +348,8 @@ class BornAgainConfig(_Section):
 
     chain_id: str = Field("ban", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Names the chain (lowercase, digits, '-').")
     generations: int = Field(3, ge=1, le=50, description="Generation limit of the chain.")
-    metric: str = Field("rougeL_vs_reference", description="Held-out metric each generation must improve (teacher-independent).")
+    metric: str = Field("rougeL_vs_reference", description="Test-split metric each generation must improve over its teacher "
+                        "(teacher-independent).")
     greater_is_better: bool = True
     min_improvement: float = Field(0.0, ge=0.0, description="Required margin over the generation's teacher.")
     stop_on_no_improvement: bool = Field(True, description="End the chain at the first generation that does not improve "

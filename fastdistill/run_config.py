@@ -59,7 +59,9 @@ def _describe(error: dict[str, Any]) -> str:
 def _cross_checks(params: RunConfig) -> list[str]:
     """Checks that need a file or another stage: the seeds file, and the trials the sweep asks for."""
     try:
-        read_seeds(Path(params.data.seeds_path))  # bad lines, missing fields, duplicate ids, bad bytes
+        for path in (params.data.seeds_path, params.data.test_path):
+            if path is not None:
+                read_seeds(Path(path))  # bad lines, missing fields, duplicate ids, bad bytes
     except SeedFileError as err:
         return [f"data: {err}"]
     try:
@@ -71,6 +73,15 @@ def _cross_checks(params: RunConfig) -> list[str]:
         needing = sorted({t.training.objective for t in trials if t.training.objective_record.needs_rationales})
         problems.append(f"training.objective {', '.join(needing)} needs teacher.rationales: true "
                         "(rationale and answer to learn from)")
+    for field, budget in (("evaluation.max_new_tokens", params.evaluation.max_new_tokens),
+                          ("sweep.eval_max_new_tokens", params.sweep.eval_max_new_tokens)):
+        if budget > params.teacher.max_new_tokens:
+            problems.append(f"{field} ({budget}) exceeds teacher.max_new_tokens ({params.teacher.max_new_tokens}): the "
+                            "student would be compared with teacher answers generated under a smaller budget; lower "
+                            "it or raise teacher.max_new_tokens (student and teacher are compared at the same budget)")
+    if params.teacher.temperature > 0:
+        problems.append(f"teacher.temperature {params.teacher.temperature}: the student is evaluated greedily against "
+                        "the teacher's stored answers, which must then be greedy too (temperature 0)")
     if "num_layers" in params.sweep.grid and params.student.model is not None:
         problems.append("sweep.grid.num_layers builds students from the teacher's layers; unset student.model")
     return problems

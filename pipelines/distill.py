@@ -36,16 +36,20 @@ def distill(
 ) -> None:
     """seeds -> synthesize -> quality gate -> teacher inference -> training sweep -> evaluate the best -> register -> report.
 
-    Every trial of the sweep trains from the same teacher outputs (offline objectives never re-run the teacher).
+    Every trial of the sweep trains on the train split of the same teacher outputs (offline objectives never re-run
+    the teacher) and is scored on the validation split, where the sweep picks its winner; evaluation and the
+    registry's gate read only the test split.
     """
     labelled = labelled_prompts(data, synthesis, gate, teacher)
     outputs = labelled.outputs[TEACHER_INFERENCE]
     models, results = [], []
     for trial in expand_trials(sweep, training, student):
-        model, result = train_student(outputs, teacher, trial.student, trial.training, sweep, trial.name, id=trial.step_id)
+        model, result = train_student(outputs, teacher, trial.student, trial.training, sweep, trial.name,
+                                      trial.config_name, id=trial.step_id)
         models.append(model)
         results.append(result)
-    best, sweep_results, best_training = select_best(models, results, sweep)
+    best, sweep_results, best_training, selection = select_best(models, results, sweep)
     metrics, samples = evaluate(best, outputs, evaluation, teacher)
-    registration = register_student(best, metrics, registry, data, teacher, best_training)
-    build_report(metrics, samples, registration, sweep_results=sweep_results, gate_report=labelled.gate_report)
+    registration = register_student(best, metrics, registry, data, teacher, best_training, outputs, evaluation)
+    build_report(metrics, samples, registration, sweep_results=sweep_results, gate_report=labelled.gate_report,
+                 selection=selection)

@@ -13,13 +13,15 @@ from fastdistill.config import (
     TrainingConfig,
     fingerprint,
 )
-from fastdistill.evaluation.suite import EvalMetrics
+from fastdistill.data.splits import TEST
+from fastdistill.evaluation.scores import EvalMetrics
 from fastdistill.inference.hf import HFBackend
 from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models.directory import ModelDirectory
 from fastdistill.registry import born_again, mlflow_registry
 from fastdistill.registry.born_again import ChainRegistration, GenerationRow, Plan
 from fastdistill.registry.mlflow_registry import Registration
+from fastdistill.registry.promotion import Policy
 from fastdistill.training import trial_scoring
 
 
@@ -46,11 +48,11 @@ def plan_generation(
 def score_against_original(
     student_model: ModelDirectory, original_outputs: TeacherOutputs, sweep_config: SweepConfig
 ) -> Annotated[EvalMetrics, "original_teacher_metrics"]:
-    """Held-out fidelity to the chain's original teacher (KL, top-1 agreement, ROUGE-L vs its answers)."""
-    metrics = trial_scoring.score_trial(HFBackend(student_model.path), original_outputs, sweep_config)
-    mlflow.log_metrics({f"original_teacher.{k}": v for k, v in metrics.items()})
-    log_metadata(metrics)
-    return EvalMetrics(values=metrics)
+    """Test-split fidelity to the chain's original teacher (KL, top-1 agreement, ROUGE-L vs its answers)."""
+    scores = trial_scoring.score_trial(HFBackend(student_model.path), original_outputs, sweep_config, split=TEST)
+    mlflow.log_metrics({f"original_teacher.{k}": v for k, v in scores.mlflow_metrics().items()})
+    log_metadata({name: e.text() for name, e in scores.estimates().items()})
+    return EvalMetrics(scores=scores)
 
 
 @step(experiment_tracker=True, enable_cache=False)  # a cached registration would register nothing
@@ -66,16 +68,17 @@ def register_generation(
 ) -> Annotated[ChainRegistration, "registration"]:
     """Register the generation with its lineage; it becomes the chain's champion if it beat its teacher."""
     plan = generation_plan
-    improved, why = born_again.improvement(eval_metrics.values, plan, chain_config)
-    metrics = {**eval_metrics.values, **{f"original_teacher.{k}": v for k, v in original_metrics.values.items()}}
+    improved, why = born_again.improvement(eval_metrics, plan, chain_config, registry_config.decision)
     run = get_step_context().pipeline_run
+    original = {f"metric.original_teacher.{k}": str(v) for k, v in original_metrics.values.items()}
     tags = {**plan.lineage(chain_config), "objective": training_config.objective, "data_sha256": data_config.seeds_sha256 or "",
             "zenml_run_id": str(run.id), "zenml_run_name": run.name, "chain.improved": str(improved).lower(),
-            "chain.reason": why, "config_sha256": fingerprint(data_config, training_config, chain_config)}
+            "chain.reason": why, "config_sha256": fingerprint(data_config, training_config, chain_config), **original}
+    policy = Policy(chain_config.metric, chain_config.greater_is_better, chain_config.min_improvement,
+                    decision=registry_config.decision)
     result = mlflow_registry.register_student(
-        student_model.path, name=born_again.chain_model_name(registry_config.model_name, chain_config), metrics=metrics,
-        tags=tags, metric=chain_config.metric, greater_is_better=chain_config.greater_is_better,
-        min_delta=chain_config.min_improvement,
+        student_model.path, name=born_again.chain_model_name(registry_config.model_name, chain_config),
+        evaluation=eval_metrics, tags=tags, policy=policy, allow_teacher_change=True,
     )
     registration = ChainRegistration(**result.model_dump(), generation=plan.generation, improved=improved,
                                      improvement=why)

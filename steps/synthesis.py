@@ -9,7 +9,11 @@ from fastdistill.data.seeds import with_candidate_defaults
 from fastdistill.inference.backends import backend_for
 from fastdistill.inference.chat import load_tokenizer
 from fastdistill.models import resolve_model
-from fastdistill.synthesis.candidates import SynthesisResult, add_token_counts, build_candidates
+from fastdistill.synthesis.candidates import (
+    SynthesisResult,
+    add_token_counts,
+    build_candidates,
+)
 from fastdistill.synthesis.self_instruct import empty_quarantine
 
 

@@ -18,7 +18,7 @@ from fastdistill.models import resolve_model
 from fastdistill.models.directory import ModelDirectory
 from fastdistill.training import distributed, sweep, trainers, trial_scoring
 from fastdistill.training.checkpoints import CheckpointMirror
-from fastdistill.training.sweep import TrialResult
+from fastdistill.training.selection import Selection, TrialResult, mark_best, select
 from steps._scratch import step_scratch_dir
 
 # Each trial is its own MLflow run, nested under the pipeline run's parent run.
@@ -45,8 +45,9 @@ def train_student(
     training_config: TrainingConfig,
     sweep_config: SweepConfig,
     trial: str,
+    config_name: str = "",
 ) -> tuple[Annotated[ModelDirectory, STUDENT_MODEL], Annotated[TrialResult, "trial_result"]]:
-    """One trial: initialise the student, train it with its objective on the teacher outputs, score it on held-out rows."""
+    """One trial: initialise the student, train it on the train split, score it on the validation split."""
     work = step_scratch_dir("fastdistill-student-")
     init_dir, tokenizer, init_info = trainers.prepare_student(teacher_config, student_config, work / "init")
     teacher_dir = None if training_config.objective_record.offline else resolve_model(teacher_config.model)
@@ -57,16 +58,18 @@ def train_student(
     else:
         result = trainers.train_student(init_dir, tokenizer, teacher_outputs, training_config, work / "trained",
                                         teacher_dir=teacher_dir, checkpoints=mirror)
-    metrics = trial_scoring.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
-    _log_trial(trial, teacher_config, training_config, init_info, result, metrics)
+    scores = trial_scoring.score_trial(HFBackend(result.model_dir), teacher_outputs, sweep_config)
+    _log_trial(trial, teacher_config, training_config, init_info, result, scores.mlflow_metrics())
     info = {**init_info, "trial": trial, "objective": training_config.objective, "teacher": teacher_config.model,
             "train_examples": result.num_examples, "train_seconds": round(result.seconds, 1)}
-    log_metadata({**info, **{f"score.{k}": v for k, v in metrics.items()}, "warnings": result.warnings or "none",
-                  "resumed_from_step": result.resumed_from_step})
+    log_metadata({**info, **{f"{scores.split}.{k}": e.text() for k, e in scores.estimates().items()},
+                  "warnings": result.warnings or "none", "resumed_from_step": result.resumed_from_step})
     trial_result = TrialResult(
-        trial=trial, step=get_step_context().step_name, params=sweep.trial_params(training_config, student_config),
-        metrics=metrics, history=result.history, mlflow_run_id=_active_run_id(), seconds=round(result.seconds, 1),
-        warnings=result.warnings, training=training_config,
+        trial=trial, config=config_name or trial, step=get_step_context().step_name,
+        objective=training_config.objective, num_layers=student_config.num_layers,
+        params=sweep.trial_params(training_config, student_config), scores=scores, history=result.history,
+        mlflow_run_id=_active_run_id(), seconds=round(result.seconds, 1), warnings=result.warnings,
+        training=training_config, train_ids=result.train_ids,
     )
     return ModelDirectory(result.model_dir, info), trial_result
 
@@ -93,12 +96,14 @@ def select_best(
     Annotated[ModelDirectory, BEST_STUDENT],
     Annotated[list[TrialResult], "sweep_results"],
     Annotated[TrainingConfig, "best_training_config"],
+    Annotated[Selection, "sweep_selection"],
 ]:
-    """The trial with the best held-out `sweep.metric` goes on to evaluation and registration."""
-    best = sweep.pick_best(trial_results, sweep_config.metric)
-    results = sweep.mark_best(trial_results, best)
-    chosen = results[best]
-    log_metadata({"trials": len(results), "best_trial": chosen.trial, "metric": sweep_config.metric,
-                  "best_value": chosen.metrics[sweep_config.metric],
-                  **{f"{r.trial}.{sweep_config.metric}": r.metrics.get(sweep_config.metric) for r in results}})
-    return student_models[best], results, chosen.training
+    """On the validation split: the best configuration if it is ahead beyond noise, else the simplest of those tied
+    with it (see `fastdistill.training.selection`); its best seed goes on to evaluation and registration."""
+    selection = select(trial_results, sweep_config.metric)
+    results = mark_best(trial_results, selection)
+    chosen = next(i for i, r in enumerate(results) if r.best)
+    log_metadata({"trials": len(results), "chosen_trial": selection.chosen_trial, "metric": sweep_config.metric,
+                  "split": selection.split, "separable": selection.separable, "reason": selection.reason,
+                  **{c.config: c.estimate.text() for c in selection.configs}})
+    return student_models[chosen], results, results[chosen].training, selection

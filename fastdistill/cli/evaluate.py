@@ -51,7 +51,11 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
         fail(str(err))
     if output is not None:
         write_json(document, output)
-    print_summary(RunSummary(f"evaluate {model_uri}", f"teacher {document['teacher']}", result.metrics), None, console)
+    scores = result.scores
+    summary = RunSummary(f"evaluate {model_uri}", f"teacher {document['teacher']}", scores.values(),
+                         split=scores.split, warnings=[w.model_dump() for w in result.warnings],
+                         estimates={k: v for k, v in document["metrics"].items() if k in scores.per_example})
+    print_summary(summary, None, console)
     if output is not None:
         console.print(f"metrics written to {output}", soft_wrap=True)
 

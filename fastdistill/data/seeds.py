@@ -1,14 +1,14 @@
-"""Seed tasks: reading `seeds.jsonl` strictly and splitting it train/eval."""
+"""Seed tasks: reading `seeds.jsonl` strictly and splitting it train / validation / test (see `splits`)."""
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import pandas as pd
 
 from fastdistill.config import DataConfig
+from fastdistill.data.splits import TEST, assign_splits
 
 SEED_FIELDS = ("id", "category", "prompt", "reference")
 CANDIDATE_COLUMNS = ["id", "category", "prompt", "reference", "source", "split"]
@@ -72,20 +72,11 @@ def read_seeds(path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def split_seeds(seeds: pd.DataFrame, eval_fraction: float, seed: int) -> pd.DataFrame:
-    """Hold out `eval_fraction` of every category (at least one row where a category has two or more)."""
-    rng = random.Random(seed)
-    eval_ids = set()
-    for _, group in seeds.groupby("category", sort=True):
-        ids = sorted(group["id"])
-        rng.shuffle(ids)
-        n_eval = round(len(ids) * eval_fraction)
-        if len(ids) >= 2:
-            n_eval = min(max(n_eval, 1), len(ids) - 1)
-        eval_ids.update(ids[:n_eval])
+def split_seeds(seeds: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.DataFrame:
+    """Seeds as candidate rows with their split: `test_fraction` and `validation_fraction` of every category held out."""
     out = seeds.copy()
     out["source"] = "seed"
-    out["split"] = ["eval" if i in eval_ids else "train" for i in out["id"]]
+    out["split"] = assign_splits(out, validation_fraction, test_fraction, seed)
     return with_candidate_defaults(out[CANDIDATE_COLUMNS])
 
 
@@ -101,7 +92,19 @@ def with_candidate_defaults(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def load_seeds(config: DataConfig) -> pd.DataFrame:
+    """The run's seed rows, split. With `test_path` the test split is that file, and the seeds give train and
+    validation only; an id in both files is refused (it would make the split ambiguous)."""
     seeds = read_seeds(Path(config.seeds_path))
     if config.max_seeds is not None:
         seeds = seeds.sample(n=min(config.max_seeds, len(seeds)), random_state=config.seed).sort_index()
-    return split_seeds(seeds.reset_index(drop=True), config.eval_fraction, config.seed)
+    seeds = seeds.reset_index(drop=True)
+    if config.test_path is None:
+        return split_seeds(seeds, config.validation_fraction, config.test_fraction, config.seed)
+    test = read_seeds(Path(config.test_path))
+    shared = sorted(set(seeds["id"]) & set(test["id"]))
+    if shared:
+        raise SeedFileError(f"{config.test_path}: id(s) {shared[:5]} also in {config.seeds_path}; "
+                            "a test row must not be a training seed")
+    rest = split_seeds(seeds, config.validation_fraction, 0.0, config.seed)
+    fixed = test.assign(source="seed", split=TEST)
+    return pd.concat([rest, with_candidate_defaults(fixed[CANDIDATE_COLUMNS])], ignore_index=True)

@@ -77,6 +77,8 @@ CATALOG: dict[str, Metric] = {m.name: m for m in (
     Metric("spec_acceptance_rate", "speculative", _HIGHER, _AGGREGATE),
     Metric("spec_speedup", "speculative", _HIGHER, _AGGREGATE),
     Metric("spec_outputs_match", "speculative", _HIGHER, _AGGREGATE),
+    Metric("speed_prompts", "efficiency", _HIGHER, _AGGREGATE),
+    Metric("speed_new_tokens", "efficiency", _HIGHER, _AGGREGATE),
     Metric("eval_examples", "data", _HIGHER, _AGGREGATE),
 )}
 

@@ -1,8 +1,12 @@
 """What a model costs to run: parameters, bytes on disk, latency, throughput, peak memory; and speculative decoding.
 
+Speed is compared at a fixed output length: every measured generation ignores
+the end-of-sequence token and runs to exactly `new_tokens` tokens, so a model
+that stops early does not look fast (latency would otherwise measure how soon
+each model stops, not how fast it generates). Every configuration (batch 1,
+batched, assisted) gets a warm-up generation first, which is not timed.
 Latency is one prompt at a time (batch 1, greedy), the way an interactive
-request is served; throughput of batched generation is measured separately by
-the evaluation. Peak memory on a GPU is torch's peak allocation (weights
+request is served; batched throughput uses the evaluation's batch size. Peak memory on a GPU is torch's peak allocation (weights
 included); on CPU torch keeps no allocator statistics, so it is the weights'
 bytes plus the peak growth of the process's resident memory while generating,
 sampled every 5 ms (approximate, but measured the same way for both models).
@@ -28,7 +32,7 @@ import numpy as np
 import psutil
 import torch
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+from fastdistill.models.directory import WEIGHT_SUFFIXES
 
 
 def count_parameters(model: torch.nn.Module) -> int:
@@ -110,21 +114,25 @@ class Latency:
         return sum(self.new_tokens) / total if total else 0.0
 
 
+WARMUP_TOKENS = 4
+
+
 def _generate_one(model, tokenizer, prompt_ids: list[int], max_new_tokens: int, **extra) -> tuple[list[int], float]:
+    """Greedy batch-1 generation of exactly `max_new_tokens` tokens (EOS ignored), and its wall time."""
     ids = torch.tensor([prompt_ids], device=model.device)
     started = time.perf_counter()
     with torch.inference_mode():
         out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_new_tokens,
-                             do_sample=False, top_k=None, pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id, **extra)
+                             min_new_tokens=max_new_tokens, do_sample=False, top_k=None,
+                             pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, **extra)
     if ids.device.type == "cuda":
         torch.cuda.synchronize(ids.device)
     return out[0, len(prompt_ids):].tolist(), time.perf_counter() - started
 
 
 def measure_latency(backend, prompt_ids: list[list[int]], max_new_tokens: int) -> Latency:
-    """Batch-1 greedy generation of each prompt, timed one by one, with the peak memory of the whole run."""
-    _generate_one(backend.model, backend.tokenizer, prompt_ids[0], 2)  # warm-up: first-call allocations and kernels
+    """Batch-1 greedy generation of each prompt to `max_new_tokens`, timed one by one, with the run's peak memory."""
+    _generate_one(backend.model, backend.tokenizer, prompt_ids[0], WARMUP_TOKENS)  # first-call allocations, kernels
     seconds, tokens, outputs = [], [], []
     with PeakMemory(backend.model) as memory:
         for ids in prompt_ids:
@@ -180,6 +188,7 @@ def speculative_decoding(teacher, student, prompt_ids: list[list[int]], max_new_
                          baseline: Latency) -> Speculative:
     """Assisted generation of the same prompts as `baseline` (the teacher alone, batch 1)."""
     seconds, tokens, same = 0.0, 0, 0
+    _generate_one(teacher.model, teacher.tokenizer, prompt_ids[0], WARMUP_TOKENS, assistant_model=student.model)
     with _counting_acceptance(teacher.model) as counts:
         for ids, expected in zip(prompt_ids, baseline.outputs):
             new, elapsed = _generate_one(teacher.model, teacher.tokenizer, ids, max_new_tokens,
@@ -191,3 +200,12 @@ def speculative_decoding(teacher, student, prompt_ids: list[list[int]], max_new_
     tps = tokens / seconds if seconds else 0.0
     return Speculative(rate, counts["proposed"], counts["accepted"],
                        tps / baseline.tokens_per_s if baseline.tokens_per_s else 0.0, tps, same / len(prompt_ids))
+
+
+def batched_tokens_per_s(backend, prompts: list[str], batch_size: int, new_tokens: int) -> float:
+    """Tokens/s of batched greedy generation at exactly `new_tokens` per prompt, after an untimed warm-up batch."""
+    backend.generate(prompts[:batch_size], max_new_tokens=WARMUP_TOKENS, batch_size=batch_size, ignore_eos=True,
+                     desc="warm-up")
+    backend.stats = type(backend.stats)()
+    backend.generate(prompts, max_new_tokens=new_tokens, batch_size=batch_size, ignore_eos=True, desc="batched speed")
+    return backend.stats.tokens_per_s

@@ -17,8 +17,12 @@ from pathlib import Path
 import pandas as pd
 
 from fastdistill.config import EvaluationConfig, TeacherConfig
+from fastdistill.data.splits import TEST
 from fastdistill.evaluation.catalog import grouped
+from fastdistill.evaluation.scores import Scores
+from fastdistill.evaluation.statistics import CONFIDENCE, Estimate
 from fastdistill.evaluation.suite import EvalResult, evaluate_student
+from fastdistill.inference.topk_store import TeacherOutputs
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 
@@ -28,7 +32,7 @@ class InputError(ValueError):
 
 
 def read_prompts(path: Path) -> pd.DataFrame:
-    """Rows id, split='eval', category, prompt, reference from a JSONL file; errors name the line."""
+    """Rows id, split='test', category, prompt, reference from a JSONL file; errors name the line."""
     if not path.is_file():
         raise InputError(f"{path}: data file does not exist")
     rows = []
@@ -45,7 +49,7 @@ def read_prompts(path: Path) -> pd.DataFrame:
         reference = row.get("reference")
         if reference is not None and not isinstance(reference, str):
             raise InputError(f"{path}:{number}: \"reference\" must be a string or absent, got {type(reference).__name__}")
-        rows.append({"id": str(row.get("id", f"line-{number}")), "split": "eval",
+        rows.append({"id": str(row.get("id", f"line-{number}")), "split": TEST,
                      "category": str(row.get("category", "user")), "prompt": row["prompt"], "reference": reference})
     if not rows:
         raise InputError(f"{path}: no prompts (one JSON object per line with a \"prompt\" field)")
@@ -122,11 +126,31 @@ def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, con
         student = HFBackend(model.path)
         judge = teacher if config.judge_model is None else HFBackend(resolve_model(config.judge_model))
         result = evaluate_student(student, outputs, config.model_copy(update={"max_examples": None}), teacher, judge,
-                                  student_dir=model.path, teacher_dir=teacher_dir)
+                                  student_dir=model.path, teacher_dir=teacher_dir,
+                                  judge_name=config.judge_model or spec, teacher_name=spec)
+    estimates = {name: estimate_json(e) for name, e in result.scores.estimates().items()}
     document = {"model": model_uri, "resolved": model.description, "teacher": spec, "data": str(data),
-                "metrics": result.metrics, "groups": grouped(result.metrics), **result.details,
+                "split": TEST, "examples": len(result.scores.ids), "confidence": CONFIDENCE,
+                "metrics": estimates, "groups": grouped(estimates),
+                "warnings": [w.model_dump() for w in result.warnings], **result.details,
                 "samples": [sample.model_dump() for sample in result.samples]}
     return document, result
+
+
+def estimate_json(estimate: Estimate) -> dict:
+    """{value, n, ci_low, ci_high}: a metric as the JSON output holds it (no CI: nulls)."""
+    return {"value": estimate.value, "n": estimate.n, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high}
+
+
+def rescore(model_uri: str, outputs: TeacherOutputs, config: EvaluationConfig) -> Scores:
+    """A registered model's scores on the test split of `outputs` (quality and fidelity; no judge or speed), so a
+    champion scored on another test set can be compared with a challenger on this one."""
+    from fastdistill.inference.hf import HFBackend
+
+    with tempfile.TemporaryDirectory(prefix="fastdistill-rescore-") as work:
+        model = resolve_model_uri(model_uri, Path(work))
+        quick = config.model_copy(update={"judge_pairs": 0, "efficiency_prompts": 0})
+        return evaluate_student(HFBackend(model.path), outputs, quick).scores
 
 
 def write_json(document: dict, path: Path) -> None:

@@ -27,12 +27,16 @@ from fastdistill.training.losses import forward_kl_topk, reverse_kl_topk
 
 @dataclass
 class TeacherForced:
+    """Token-weighted means over every response token, and the same per row (rows without a response: None)."""
+
     forward_kl: float
     reverse_kl: float
     top1_agreement: float
     ece: float
     tokens: int
-    agreement_by_position: list[np.ndarray] = field(default_factory=list)  # one bool array per row
+    agreement_by_position: list[np.ndarray] = field(default_factory=list)  # one bool array per scored row
+    per_row: dict[str, list[float | None]] = field(default_factory=dict)  # forward_kl, reverse_kl, top1_agreement
+    row_tokens: list[int] = field(default_factory=list)  # response tokens per row (0: not scored)
 
 
 @torch.inference_mode()
@@ -49,25 +53,29 @@ def response_logits(student, outputs: TeacherOutputs):
 
 
 def teacher_forced(student, outputs: TeacherOutputs, ece_bins: int = 10) -> TeacherForced:
-    """Token-weighted means over every response token of `outputs`."""
-    fkl = rkl = 0.0
-    tokens = 0
+    """Token-weighted means over every response token of `outputs`, and per-row means for the bootstrap."""
+    per_row: dict[str, dict[str, float]] = {"forward_kl": {}, "reverse_kl": {}, "top1_agreement": {}}
+    tokens_of: dict[str, int] = {}
     agree_rows, confidences, correct = [], [], []
     for r, logits, t_ids, t_lps in response_logits(student, outputs):
-        n = len(r.response_ids)
-        fkl += forward_kl_topk(logits, t_ids, t_lps).item() * n
-        rkl += reverse_kl_topk(logits, t_ids, t_lps).item() * n
+        row_id = str(r.id)
+        tokens_of[row_id] = len(r.response_ids)
+        per_row["forward_kl"][row_id] = forward_kl_topk(logits, t_ids, t_lps).item()
+        per_row["reverse_kl"][row_id] = reverse_kl_topk(logits, t_ids, t_lps).item()
         probs = torch.softmax(logits, dim=-1).max(dim=-1)
         agree = (probs.indices == t_ids[:, 0]).cpu().numpy()
+        per_row["top1_agreement"][row_id] = float(agree.mean())
         agree_rows.append(agree)
         confidences.extend(probs.values.cpu().tolist())
         correct.extend((probs.indices == torch.as_tensor(list(r.response_ids), device=student.device)).cpu().tolist())
-        tokens += n
+    tokens = sum(tokens_of.values())
     if not tokens:
         raise ValueError("no response tokens to score: every held-out teacher response is empty")
-    agreement = float(np.concatenate(agree_rows).mean())
-    return TeacherForced(fkl / tokens, rkl / tokens, agreement,
-                         expected_calibration_error(confidences, correct, ece_bins), tokens, agree_rows)
+    ids = [str(i) for i in outputs.frame["id"]]
+    means = {k: sum(v[i] * tokens_of[i] for i in v) / tokens for k, v in per_row.items()}
+    return TeacherForced(means["forward_kl"], means["reverse_kl"], means["top1_agreement"],
+                         expected_calibration_error(confidences, correct, ece_bins), tokens, agree_rows,
+                         {k: [v.get(i) for i in ids] for k, v in per_row.items()}, [tokens_of.get(i, 0) for i in ids])
 
 
 def free_running_agreement(teacher, prompt_ids: list[list[int]], student_response_ids: list[list[int]],

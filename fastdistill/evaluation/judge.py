@@ -80,19 +80,19 @@ def pairwise(judge: Judge, prompts: Sequence[str], students: Sequence[str], teac
         raise ValueError("pairwise judging needs at least one prompt")
     forward = judge.prefer_first([(p, s, t) for p, s, t in zip(prompts, students, teachers)])
     swapped = judge.prefer_first([(p, t, s) for p, s, t in zip(prompts, students, teachers)])
-    pairs, first_choices = [], 0.0
+    pairs = []
     for prompt, s_first, t_first in zip(prompts, forward, swapped):
         student_as_a, student_as_b = s_first, 1.0 - t_first  # both: P(student better)
         va, vb = _verdict(student_as_a), _verdict(student_as_b)
         outcome = va if va == vb else 0.5
-        first_choices += (s_first > 0.5) + 0.5 * (s_first == 0.5) + (t_first > 0.5) + 0.5 * (t_first == 0.5)
+        first = ((s_first > 0.5) + 0.5 * (s_first == 0.5) + (t_first > 0.5) + 0.5 * (t_first == 0.5)) / 2
         pairs.append({"prompt": prompt, "p_student_as_a": student_as_a, "p_student_as_b": student_as_b,
-                      "outcome": outcome, "consistent": va == vb})
+                      "outcome": outcome, "consistent": va == vb, "first_position": float(first)})
     n = len(pairs)
     return PairwiseResult(
         win_rate=sum(p["outcome"] for p in pairs) / n,
         preference=sum(p["p_student_as_a"] + p["p_student_as_b"] for p in pairs) / (2 * n),
         consistency=sum(p["consistent"] for p in pairs) / n,
-        first_position_rate=first_choices / (2 * n),
+        first_position_rate=sum(p["first_position"] for p in pairs) / n,
         pairs=pairs,
     )

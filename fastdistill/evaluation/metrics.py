@@ -33,10 +33,19 @@ def rouge_l(prediction: str, reference: str) -> float:
     return _SCORER.score(reference, prediction)["rougeL"].fmeasure
 
 
+def rouge_l_each(predictions: Sequence[str], references: Sequence[str | None]) -> list[float | None]:
+    """Per row ROUGE-L F1; None where the row has no reference (synthesized rows have none)."""
+    return [rouge_l(p, r) if isinstance(r, str) else None for p, r in zip(predictions, references)]
+
+
+def _mean(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
 def mean_rouge_l(predictions: Sequence[str], references: Sequence[str | None]) -> float | None:
-    """Mean over rows that have a reference (synthesized rows have none); None if no row has one."""
-    pairs = [(p, r) for p, r in zip(predictions, references) if isinstance(r, str)]
-    return sum(rouge_l(p, r) for p, r in pairs) / len(pairs) if pairs else None
+    """Mean over rows that have a reference; None if no row has one."""
+    return _mean(rouge_l_each(predictions, references))
 
 
 def normalize_answer(text: str) -> str:
@@ -70,16 +79,27 @@ def numeric_match(prediction: str, reference: str, rel_tol: float = 1e-6) -> boo
     return got is not None and math.isclose(got, expected, rel_tol=rel_tol, abs_tol=1e-9)
 
 
+def exact_match_each(predictions: Sequence[str], references: Sequence[str | None]) -> list[float | None]:
+    """Per row 1.0 / 0.0; None where the row has no reference."""
+    return [float(exact_match(p, r)) if isinstance(r, str) else None for p, r in zip(predictions, references)]
+
+
+def numeric_match_each(predictions: Sequence[str], references: Sequence[str | None]) -> list[float | None]:
+    """Per row 1.0 / 0.0; None where the row has no reference or its reference states no number."""
+    out: list[float | None] = []
+    for p, r in zip(predictions, references):
+        verdict = numeric_match(p, r) if isinstance(r, str) else None
+        out.append(None if verdict is None else float(verdict))
+    return out
+
+
 def mean_exact_match(predictions: Sequence[str], references: Sequence[str | None]) -> float | None:
-    pairs = [(p, r) for p, r in zip(predictions, references) if isinstance(r, str)]
-    return sum(exact_match(p, r) for p, r in pairs) / len(pairs) if pairs else None
+    return _mean(exact_match_each(predictions, references))
 
 
 def mean_numeric_match(predictions: Sequence[str], references: Sequence[str | None]) -> float | None:
     """Mean over rows whose reference holds a number; None if none does."""
-    verdicts = [numeric_match(p, r) for p, r in zip(predictions, references) if isinstance(r, str)]
-    checked = [v for v in verdicts if v is not None]
-    return sum(checked) / len(checked) if checked else None
+    return _mean(numeric_match_each(predictions, references))
 
 
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> float:

@@ -52,9 +52,9 @@ class Estimate(BaseModel):
         return self.has_ci and (self.ci_low > threshold or self.ci_high < threshold)
 
     def text(self, digits: int = 2) -> str:
-        """`0.29 [0.21, 0.36] n=60`; `0.29 n=1` without an interval."""
+        """`0.29 [0.21, 0.36] n=60`; `0.29 n=1` without an interval; just the value when n is unknown (0)."""
         if not self.has_ci:
-            return f"{_fmt(self.value, digits)} n={self.n}"
+            return f"{_fmt(self.value, digits)} n={self.n}" if self.n else _fmt(self.value, digits)
         return f"{_fmt(self.value, digits)} [{_fmt(self.ci_low, digits)}, {_fmt(self.ci_high, digits)}] n={self.n}"
 
 

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 
 from fastdistill.config import GateConfig
+from fastdistill.data.splits import HELD_OUT, SPLITS, TRAIN
 from fastdistill.gate.dedup import DedupSettings, Duplicate, find_duplicates, normalise
 from fastdistill.reporting.templating import render
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 SOURCES = ["seed", "self_instruct", "evol_instruct", "user"]
-SPLITS = ["train", "eval"]
 # What the gate needs in every candidate row; `fastdistill.data.seeds.with_candidate_defaults` fills the optional ones.
 REQUIRED_COLUMNS = ["id", "category", "prompt", "reference", "source", "split", "operator", "prompt_tokens",
                     "needs_rationale", "rationale"]
@@ -58,6 +58,11 @@ class GateReport:
     def summary(self) -> str:
         head = f"quality gate {'passed' if self.passed else 'FAILED'}: {self.counts.get('rows_kept', 0)} of {self.counts.get('rows_in', 0)} rows kept"
         return "\n".join([head] + [f"  - {r.name}: observed {r.observed}" for r in self.failed])
+
+    @property
+    def split_counts(self) -> dict[str, int]:
+        """Rows per split after the gate: what each figure's sample size comes from."""
+        return {s: self.counts.get(f"{s}_rows", 0) for s in SPLITS}
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,8 +112,9 @@ def _row_reasons(row, cfg: GateConfig, refusal: re.Pattern | None) -> list[str]:
 def _duplicate_reason(dup: Duplicate, frame: pd.DataFrame) -> str:
     other = frame.iloc[dup.of]
     detail = {"exact": "exact", "near": f"near, Jaccard {dup.score:.2f}", "semantic": f"semantic, cosine {dup.score:.2f}"}[dup.kind]
-    if frame.iloc[dup.index]["split"] == "train" and other["split"] == "eval":
-        return f"leakage: {dup.kind} copy of eval row {other['id']} ({detail})"
+    ours, theirs = frame.iloc[dup.index]["split"], other["split"]
+    if theirs in HELD_OUT and ours != theirs:
+        return f"leakage: {dup.kind} copy of {theirs} row {other['id']} ({detail})"
     return f"{dup.kind} duplicate: of row {other['id']} ({detail})"
 
 
@@ -121,10 +127,13 @@ def check_columns(candidates: pd.DataFrame) -> None:
 
 def duplicate_reasons(candidates: pd.DataFrame, cfg: GateConfig,
                       embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[int, str]:
-    """Positional index -> reason for every exact, near or semantic duplicate (or eval leak).
+    """Positional index -> reason for every exact, near or semantic duplicate (or a leak of a held-out row).
 
-    Eval rows go first, so the earlier copy a train row is compared to is the eval row itself."""
-    order = sorted(range(len(candidates)), key=lambda i: (candidates["split"].iloc[i] != "eval", i))
+    Test rows go first, then validation rows, then train rows: the earlier copy a later row is compared to is the
+    held-out row itself, so a train copy of a test or validation prompt is rejected as leakage (and so is a
+    validation copy of a test prompt), never the held-out row."""
+    rank = {split: i for i, split in enumerate(HELD_OUT)}
+    order = sorted(range(len(candidates)), key=lambda i: (rank.get(candidates["split"].iloc[i], len(rank)), i))
     ordered = candidates.iloc[order].reset_index(drop=True)
     texts = [p if isinstance(p, str) else "" for p in ordered["prompt"]]
     found = find_duplicates(texts, dedup_settings(cfg), embed)
@@ -150,11 +159,11 @@ def filter_rows(candidates: pd.DataFrame, cfg: GateConfig,
     return candidates[~rejected].copy(), quarantine
 
 
-def _expectations(cfg: GateConfig, eval_keys: list[str]) -> list:
+def _expectations(cfg: GateConfig, held_out_keys: list[str]) -> list:
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column
 
-    train = Column("split") == "train"
+    train = Column("split") == TRAIN
     found = [
         gxe.ExpectTableColumnsToMatchSet(column_set=REQUIRED_COLUMNS + ["prompt_key"], exact_match=False),
         *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in ("id", "category", "prompt", "source", "split", "prompt_tokens")),
@@ -165,9 +174,9 @@ def _expectations(cfg: GateConfig, eval_keys: list[str]) -> list:
         gxe.ExpectColumnValuesToBeBetween(column="prompt_tokens", min_value=cfg.min_prompt_tokens, max_value=cfg.max_prompt_tokens),
         gxe.ExpectColumnValuesToBeUnique(column="id"),
         gxe.ExpectColumnValuesToBeUnique(column="prompt_key"),
-        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=SPLITS),
+        gxe.ExpectColumnValuesToBeInSet(column="split", value_set=list(SPLITS)),
         gxe.ExpectColumnValuesToBeInSet(column="source", value_set=SOURCES),
-        gxe.ExpectColumnValuesToNotBeInSet(column="prompt_key", value_set=eval_keys or ["\x00"], row_condition=train),
+        gxe.ExpectColumnValuesToNotBeInSet(column="prompt_key", value_set=held_out_keys or ["\x00"], row_condition=train),
         gxe.ExpectColumnValuesToNotBeNull(column="rationale", row_condition=Column("needs_rationale") == True),  # noqa: E712
     ]
     if cfg.refusal_patterns:
@@ -186,8 +195,8 @@ def _validate(frame: pd.DataFrame, cfg: GateConfig, name: str):
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = context.data_sources.add_pandas(name).add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
     suite = gx.ExpectationSuite(name="fastdistill_gate")
-    eval_keys = sorted(set(frame.loc[frame["split"] == "eval", "prompt_key"]))
-    for expectation in _expectations(cfg, eval_keys):
+    held_out_keys = sorted(set(frame.loc[frame["split"].isin(HELD_OUT), "prompt_key"]))
+    for expectation in _expectations(cfg, held_out_keys):
         suite.add_expectation(expectation)
     definition = gx.ValidationDefinition(name=name, data=batch, suite=context.suites.add(suite))
     return definition.run(batch_parameters={"dataframe": frame}, result_format="SUMMARY")
@@ -218,14 +227,15 @@ def _validation_frame(kept: pd.DataFrame) -> pd.DataFrame:
 
 def _aggregates(kept: pd.DataFrame, rows_in: int, cfg: GateConfig) -> list[ExpectationOutcome]:
     split = kept["split"] if "split" in kept else pd.Series(dtype=str)
-    train_rows, eval_rows = int((split == "train").sum()), int((split == "eval").sum())
+    train_rows = int((split == TRAIN).sum())
+    held_out = {s: int((split == s).sum()) for s in HELD_OUT}
     rejected = rows_in - len(kept)
     fraction = rejected / rows_in if rows_in else 1.0
     return [
         ExpectationOutcome(f"train rows >= min_rows ({cfg.min_rows})", train_rows >= cfg.min_rows, str(train_rows)),
         ExpectationOutcome(f"rejected fraction <= max_rejected_fraction ({cfg.max_rejected_fraction})",
                            fraction <= cfg.max_rejected_fraction, f"{fraction:.3f} ({rejected} of {rows_in})"),
-        ExpectationOutcome("eval rows >= 1", eval_rows >= 1, str(eval_rows)),
+        *(ExpectationOutcome(f"{s} rows >= 1", n >= 1, str(n)) for s, n in held_out.items()),
     ]
 
 
@@ -234,8 +244,9 @@ def run_gate(kept: pd.DataFrame, rows_in: int, cfg: GateConfig, reasons: dict[st
     validation = _validate(_validation_frame(kept), cfg, "candidates")
     results = [ExpectationOutcome(_name(r), bool(r.success), _observed(r)) for r in validation.results]
     results += _aggregates(kept, rows_in, cfg)
-    train_rows = int((kept["split"] == "train").sum()) if "split" in kept else 0
-    counts = {"rows_in": rows_in, "rows_kept": len(kept), "rows_rejected": rows_in - len(kept), "train_rows": train_rows}
+    per_split = {s: int((kept["split"] == s).sum()) if "split" in kept else 0 for s in SPLITS}
+    counts = {"rows_in": rows_in, "rows_kept": len(kept), "rows_rejected": rows_in - len(kept),
+              **{f"{s}_rows": n for s, n in per_split.items()}}
     return GateReport(all(r.success for r in results), results, counts, reasons or {}, validation.to_json_dict())
 
 

@@ -51,8 +51,9 @@ class HFBackend:
         top_k_logprobs: int | None = None,
         seed: int = 0,
         desc: str = "generating",
+        ignore_eos: bool = False,
     ) -> list[Generation]:
-        """Generate one response per prompt, in input order."""
+        """Generate one response per prompt, in input order; `ignore_eos` runs every one to `max_new_tokens`."""
         encoded = [self.encode_prompt(p) for p in prompts]
         order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
         results: list[Generation | None] = [None] * len(prompts)
@@ -60,7 +61,8 @@ class HFBackend:
         with tqdm(total=len(prompts), desc=desc, unit="prompt") as bar:
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                outs = self._generate_batch([encoded[i] for i in batch], max_new_tokens, temperature, top_p, top_k_logprobs)
+                outs = self._generate_batch([encoded[i] for i in batch], max_new_tokens, temperature, top_p,
+                                            top_k_logprobs, ignore_eos)
                 for i, out in zip(batch, outs):
                     results[i] = out
                 bar.update(len(batch))
@@ -68,7 +70,8 @@ class HFBackend:
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _generate_batch(self, batch_ids, max_new_tokens, temperature, top_p, top_k_logprobs) -> list[Generation]:
+    def _generate_batch(self, batch_ids, max_new_tokens, temperature, top_p, top_k_logprobs,
+                        ignore_eos: bool = False) -> list[Generation]:
         pad_id = self.tokenizer.pad_token_id
         width = max(len(ids) for ids in batch_ids)
         input_ids = torch.tensor([[pad_id] * (width - len(ids)) + ids for ids in batch_ids], device=self.device)
@@ -79,6 +82,7 @@ class HFBackend:
             input_ids=input_ids,
             attention_mask=attention,
             max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens if ignore_eos else None,
             pad_token_id=pad_id,
             eos_token_id=self.tokenizer.eos_token_id,
             return_dict_in_generate=True,
@@ -88,14 +92,15 @@ class HFBackend:
         )
         elapsed = time.perf_counter() - started
         new = out.sequences[:, width:]
-        gens = [self._one(batch_ids[row], new[row], out.logits, row, top_k_logprobs) for row in range(len(batch_ids))]
+        gens = [self._one(batch_ids[row], new[row], out.logits, row, top_k_logprobs, ignore_eos)
+                for row in range(len(batch_ids))]
         self._record(sum(len(g.response_ids) for g in gens), elapsed)
         return gens
 
-    def _one(self, prompt_ids, new_ids, logits, row, k) -> Generation:
+    def _one(self, prompt_ids, new_ids, logits, row, k, ignore_eos: bool = False) -> Generation:
         ids = new_ids.tolist()
         eos = self.tokenizer.eos_token_id
-        length = ids.index(eos) + 1 if eos in ids else len(ids)  # keep the eos: the student must learn to stop
+        length = ids.index(eos) + 1 if eos in ids and not ignore_eos else len(ids)  # keep the eos: models must stop
         response = ids[:length]
         gen = Generation(list(prompt_ids), response, self.tokenizer.decode(response, skip_special_tokens=True).strip())
         if k is not None and length:

@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
 from fastdistill.config import BornAgainConfig
+from fastdistill.evaluation.scores import EvalMetrics
 from fastdistill.registry.mlflow_registry import Registration
 
 ORIGINAL = "original"
@@ -157,18 +158,39 @@ def plan_next(generations: list[Generation], chain: BornAgainConfig, model_name:
                 teacher_version=teacher.version, parent_run_id=teacher.zenml_run_id, teacher_score=teacher.score)
 
 
-def improvement(metrics: dict[str, float], plan: Plan, chain: BornAgainConfig) -> tuple[bool, str]:
-    """Whether this generation beat its teacher on the chain's metric, and why."""
-    if chain.metric not in metrics:
-        raise ValueError(f"born_again.metric '{chain.metric}' was not measured; available: {sorted(metrics)}")
-    score = metrics[chain.metric]
-    teacher_score = plan.teacher_score if plan.generation > 1 else metrics.get(f"teacher_{chain.metric}")
+def improvement(evaluation: EvalMetrics, plan: Plan, chain: BornAgainConfig, decision: str = "ci") -> tuple[bool, str]:
+    """Whether this generation beat its teacher on the chain's metric (on the test split), and why.
+
+    Where the evaluation scored the teacher on the same test prompts (`teacher_<metric>`: the teacher's answers
+    against the references), the two are compared per prompt with a paired bootstrap, and with `decision: ci`
+    the generation improved only when the lower bound of its 95% CI exceeds `min_improvement`. Otherwise the
+    point values are compared (generation > 1: with the teacher's registered score).
+    """
+    scores, metric = evaluation.scores, chain.metric
+    if not scores.measured(metric):
+        raise ValueError(f"born_again.metric '{metric}' was not measured; available: {sorted(evaluation.values)}")
+    sign = 1.0 if chain.greater_is_better else -1.0
+    teacher_metric = f"teacher_{metric}"
+    if metric in scores.per_example and teacher_metric in scores.per_example:
+        student = scores.model_copy(update={"per_example": {metric: scores.per_example[metric]}, "weights": {}})
+        teacher = scores.model_copy(update={"per_example": {metric: scores.per_example[teacher_metric]}, "weights": {}})
+        diff = student.paired_difference(teacher, metric)
+        bound = (min if sign > 0 else max)(diff.ci_low, diff.ci_high) if diff.has_ci and decision == "ci" else diff.value
+        improved = sign * bound > chain.min_improvement
+        basis = (f"the {'lower' if sign > 0 else 'upper'} bound of its paired 95% CI" if diff.has_ci and decision == "ci"
+                 else "its difference")
+        return improved, (f"{metric} minus its teacher's on the same {scores.split} prompts: {diff.text(4)}; {basis} "
+                          f"{'exceeds' if improved else 'does not exceed'} min_improvement {chain.min_improvement} "
+                          f"({'higher' if sign > 0 else 'lower'} is better)")
+    score = scores.estimate(metric).value
+    teacher_score = plan.teacher_score if plan.generation > 1 else None
     if teacher_score is None:
-        return True, f"generation 1 has no teacher score for {chain.metric} to beat"
-    margin = score - teacher_score if chain.greater_is_better else teacher_score - score
+        return True, f"generation {plan.generation} has no teacher score for {metric} to beat"
+    margin = sign * (score - teacher_score)
     improved = margin > chain.min_improvement
-    return improved, (f"{chain.metric} {score:.4f} vs its teacher's {teacher_score:.4f}: "
-                      f"{'improved' if improved else 'no improvement'} (margin {margin:+.4f}, required > {chain.min_improvement})")
+    return improved, (f"{metric} {score:.4f} vs its teacher's {teacher_score:.4f}: "
+                      f"{'improved' if improved else 'no improvement'} (margin {margin:+.4f}, required > "
+                      f"{chain.min_improvement}; point values: no per-prompt teacher score)")
 
 
 def check_run_document(document: dict, source: str) -> None:

@@ -41,10 +41,18 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
-from fastdistill.registry.promotion import Policy, gate
+from fastdistill.evaluation.scores import EvalMetrics
+from fastdistill.registry.promotion import (
+    Decision,
+    Identity,
+    Policy,
+    gate,
+    incomparable,
+)
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 ARTIFACT_NAME = "student"
+EVALUATION_ARTIFACT = "registry/evaluation.json"  # the EvalMetrics a version was registered with
 LOCK_SUFFIX = ".promotion-lock"
 # Pinned in the logged model's requirements; listing them avoids MLflow's inference, which
 # re-loads the model in a subprocess and imports optional packages we do not ship.
@@ -103,46 +111,122 @@ def check_reachable(tracking_uri: str | None = None, timeout_s: float = 5.0) -> 
                                   "nothing was registered")
 
 
+Rescore = Callable[[str], "EvalMetrics | None"]
+"""Scores the champion (a `models:/NAME/VERSION` URI) on the challenger's test set; None when it cannot."""
+
+
 def register_student(
     model_dir: Path,
     *,
     name: str,
-    metrics: dict[str, float],
+    evaluation: EvalMetrics,
     tags: dict[str, str],
-    metric: str,
-    greater_is_better: bool | None = None,
-    min_delta: float = 0.0,
-    thresholds: dict[str, float] | None = None,
-    must_not_regress: list[str] | tuple[str, ...] = (),
-    regression_tolerance: float = 0.0,
+    policy: Policy,
+    allow_teacher_change: bool = False,
+    rescore: Rescore | None = None,
     stage_sync: StageSync | None = None,
 ) -> Registration:
-    """Log the model in the active MLflow run, register it as a new version of `name`, run the gate, set the aliases."""
-    policy = Policy(metric, greater_is_better, min_delta, dict(thresholds or {}), tuple(must_not_regress),
-                    regression_tolerance)
-    _score(metrics, metric)
+    """Log the model in the active MLflow run, register it as a new version of `name`, run the gate, set the aliases.
+
+    The champion is compared like with like (`_champion_scores`): the same teacher, and the same test set, on
+    which it is re-scored first (with `rescore`) when it was scored on another one; otherwise the version is held.
+    """
+    metrics = evaluation.values
+    _score(metrics, policy.metric)
     model_dir = Path(model_dir).resolve()  # absolute: a relative "a/b" would look like a Hub repo id to MLflow
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"model_dir {model_dir} is not a transformers model directory (no config.json)")
     check_reachable()
     if mlflow.active_run() is None:
         raise RuntimeError("register_student needs an active MLflow run (the step's experiment tracker run)")
-    info = _log_transformers_model(model_dir, metrics, tags)
     client = MlflowClient()
+    compared = _champion_scores(client, name, evaluation, allow_teacher_change, rescore)  # slow: before the lock
+    info = _log_transformers_model(model_dir, metrics, tags)
+    mlflow.log_dict(evaluation.model_dump(mode="json"), EVALUATION_ARTIFACT)
     with PromotionLock(client, name):
         existed = _exists(client, name)
         aliases_before = _aliases(client, name) if existed else {}
         version = None
         try:
-            version_tags = {**tags, **{f"metric.{k}": str(float(v)) for k, v in metrics.items()}}
+            version_tags = {**tags, **_identity_tags(evaluation), **_metric_tags(evaluation)}
             version = str(mlflow.register_model(info.model_uri, name, tags=version_tags).version)
-            result = _apply_gate(client, name, version, metrics, policy)
+            result = _apply_gate(client, name, version, evaluation, policy, compared)
             if stage_sync is not None:
                 stage_sync("production" if result.promoted else "staging", version_tags)
             return result
         except BaseException as err:
             _roll_back(client, name, version, aliases_before, existed, err)
             raise
+
+
+def _identity_tags(evaluation: EvalMetrics) -> dict[str, str]:
+    return {"teacher": evaluation.teacher, "teacher_sha256": evaluation.teacher_sha256,
+            "test_set_sha256": evaluation.test_set_sha256, "test_examples": str(len(evaluation.scores.ids)),
+            "eval_split": evaluation.split, "warnings": "; ".join(w.code for w in evaluation.warnings) or "none"}
+
+
+def _metric_tags(evaluation: EvalMetrics) -> dict[str, str]:
+    """`metric.<name>`: the point value (what the registry UI lists); `ci.<name>`: `0.29 [0.21, 0.36] n=60`."""
+    tags = {}
+    for name, estimate in evaluation.scores.estimates().items():
+        tags[f"metric.{name}"] = str(float(estimate.value))
+        if estimate.has_ci:
+            tags[f"ci.{name}"] = estimate.text(4)
+    return tags
+
+
+def identity_of(version) -> Identity:
+    return Identity(teacher=version.tags.get("teacher", ""), teacher_sha256=version.tags.get("teacher_sha256") or None,
+                    test_set_sha256=version.tags.get("test_set_sha256") or None)
+
+
+def _identity(evaluation: EvalMetrics) -> Identity:
+    return Identity(teacher=evaluation.teacher, teacher_sha256=evaluation.teacher_sha256 or None,
+                    test_set_sha256=evaluation.test_set_sha256 or None)
+
+
+def stored_evaluation(client: MlflowClient, version) -> EvalMetrics | None:
+    """The evaluation a version was registered with (its per-example scores), when it was recorded."""
+    if not version.run_id:
+        return None
+    import tempfile
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(client.download_artifacts(version.run_id, EVALUATION_ARTIFACT, tmp))
+            return EvalMetrics.model_validate_json(path.read_text())
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
+class _Compared(BaseModel):
+    """The champion this challenger was compared with: its version, its scores, or why it could not be."""
+
+    version: str | None = None
+    evaluation: EvalMetrics | None = None
+    incomparable: str | None = None
+    note: str = ""
+
+
+def _champion_scores(client: MlflowClient, name: str, evaluation: EvalMetrics, allow_teacher_change: bool,
+                     rescore: Rescore | None) -> _Compared:
+    champion = _champion(client, name) if _exists(client, name) else None
+    if champion is None:
+        return _Compared()
+    ours, theirs = _identity(evaluation), identity_of(champion)
+    stored = stored_evaluation(client, champion)
+    why = incomparable(ours, theirs.model_copy(update={"test_set_sha256": ours.test_set_sha256}), allow_teacher_change)
+    if why:
+        return _Compared(version=str(champion.version), incomparable=why)
+    if stored is not None and stored.test_set_sha256 == evaluation.test_set_sha256:
+        return _Compared(version=str(champion.version), evaluation=stored)
+    rescored = rescore(f"models:/{name}/{champion.version}") if rescore is not None else None
+    if rescored is None:
+        return _Compared(version=str(champion.version), incomparable=incomparable(ours, theirs, allow_teacher_change)
+                         or f"the champion v{champion.version} has no per-example scores recorded to compare with")
+    note = (f"the champion v{champion.version} was re-scored on this test set (it was scored on "
+            f"{(theirs.test_set_sha256 or 'an unrecorded one')[:12]})")
+    return _Compared(version=str(champion.version), evaluation=rescored, note=note)
 
 
 class PromotionLock:
@@ -335,10 +419,22 @@ def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
     return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
 
 
-def _apply_gate(client: MlflowClient, name: str, version: str, metrics: dict[str, float],
-                policy: Policy) -> Registration:
+def _apply_gate(client: MlflowClient, name: str, version: str, evaluation: EvalMetrics, policy: Policy,
+                compared: _Compared) -> Registration:
     champion = _champion(client, name)
-    decision = gate(metrics, None if champion is None else version_metrics(client, champion), policy)
+    if champion is not None and str(champion.version) != compared.version:  # it moved while we compared
+        stored = stored_evaluation(client, champion)
+        same = stored is not None and stored.test_set_sha256 == evaluation.test_set_sha256
+        compared = _Compared(version=str(champion.version), evaluation=stored if same else None,
+                             incomparable=None if same else f"the champion changed to v{champion.version} during "
+                             "this registration and has no scores on this test set")
+    if champion is not None and compared.incomparable:
+        decision = Decision("hold", (compared.incomparable,))
+    else:
+        decision = gate(evaluation.scores, None if champion is None else compared.evaluation.scores, policy,
+                        evaluation.warnings)
+        if compared.note:
+            decision = Decision(decision.action, (compared.note, *decision.reasons))
     client.set_model_version_tag(name, version, "promotion.decision", decision.action)
     client.set_model_version_tag(name, version, "promotion.reason", decision.reason[:5000])
     client.set_registered_model_alias(name, CHALLENGER, version)

@@ -1,13 +1,16 @@
 """One self-contained HTML report per run.
 
-The report embeds its figures as base64 PNGs (`fastdistill.reporting.figures`),
-so the file opens anywhere with no network and no side files: sweep
-comparison, training curves, teacher vs student efficiency, the
-exposure-bias curve and Born-Again generations when present, plus the metric
-table grouped as in the metric catalog, the registry decision, judge
-verdicts and samples. Every figure is an `<img data-figure=NAME>`; a small
-inline script marks on the body how many of them the browser decoded (the
-headless-browser test reads it).
+At the top, "How far to trust this": the split sizes, how the sweep chose,
+the headline metrics with their 95% CIs and every health warning. Then the
+figures, inline SVG (`fastdistill.reporting.figures`, error bars on every
+bar), so the file opens anywhere with no network and no side files: sweep
+comparison, training curves, quality and efficiency of student and teacher,
+the exposure-bias curve and Born-Again generations when present; the metric
+table grouped as in the metric catalog with CIs and n, the registry
+decision, judge verdicts and samples. Every figure is a `<div
+data-figure=NAME>`; a small inline script marks on the body how many
+figures and error bars the browser laid out (the headless-browser test
+reads it).
 
 The page itself is `templates/report.html.j2`; this module only turns a
 `RunSummary` into the plain values it shows (formatted numbers, sorted rows)
@@ -26,28 +29,61 @@ from fastdistill.reporting.figures import (
     born_again_figure,
     efficiency_figure,
     exposure_figure,
+    quality_figure,
     sweep_figure,
     training_figure,
 )
-from fastdistill.reporting.summary import REPORT_ARTIFACT, RunSummary, _fmt
+from fastdistill.reporting.summary import REPORT_ARTIFACT, RunSummary, _fmt, _short, _trial_cell, n_of, trust_lines
 from fastdistill.reporting.templating import render
 
-_DATA_URI = "data:image/png;base64,"
 _VERDICTS = {1.0: "student", 0.0: "teacher", 0.5: "tie"}
+HEADLINE = ("rougeL_vs_teacher", "rougeL_vs_reference", "teacher_rougeL_vs_reference", "teacher_forced_kl",
+            "top1_agreement", "judge_win_rate")
 
 
-def _figure(uri: str) -> Markup | str:
-    """A figure's base64 PNG data URI, marked safe (there is nothing in it to escape); anything else stays text."""
-    return Markup(uri) if uri.startswith(_DATA_URI) else uri
+def _figure(svg: str) -> Markup | str:
+    """A figure's SVG from matplotlib, marked safe (our own renderer's output, text escaped by it)."""
+    return Markup(svg) if svg.startswith("<svg") else svg
+
+
+def _varying(trials: list[dict]) -> list[str]:
+    """The knobs whose values differ between trials: the only ones worth a column."""
+    keys = sorted({k for t in trials for k in t.get("params", {})})
+    return [k for k in keys if len({json.dumps(t.get("params", {}).get(k), sort_keys=True) for t in trials}) > 1]
 
 
 def _sweep(trials: list[dict] | None) -> dict | None:
     if not trials:
         return None
     metrics = sorted({m for t in trials for m in t.get("metrics", {})})
-    return {"metrics": metrics, "trials": [
-        {"name": str(t.get("trial")), "best": bool(t.get("best")), "params": json.dumps(t.get("params", {}), sort_keys=True),
-         "scores": [_fmt(t.get("metrics", {}).get(m, float("nan"))) for m in metrics]} for t in trials]}
+    knobs = _varying(trials)
+    return {"metrics": metrics, "knobs": knobs, "trials": [
+        {"name": str(t.get("trial")), "best": bool(t.get("best")),
+         "knobs": [json.dumps(t.get("params", {}).get(k)) for k in knobs],
+         "scores": [_trial_cell(t, m).replace("\n", " ") for m in metrics]} for t in trials]}
+
+
+def _trust(summary: RunSummary) -> dict:
+    """The box at the top: what the figures rest on, the headline metrics with their CIs, every warning."""
+    headline = []
+    for name in HEADLINE:
+        e = summary.estimates.get(name)
+        if e and e.get("ci_low") is not None:
+            headline.append([name, f"{_short(e['value'])} [{_short(e['ci_low'])}, {_short(e['ci_high'])}]",
+                             str(e["n"])])
+    return {"lines": trust_lines(summary), "selection": (summary.selection or {}).get("reason"),
+            "headline": headline, "warnings": [[str(w.get("code")), str(w.get("message"))] for w in summary.warnings]}
+
+
+def _metrics(summary: RunSummary) -> list[list[str]]:
+    """Rows of group, metric, value, 95% CI, n."""
+    rows = []
+    for group, members in grouped(summary.metrics).items():
+        for name, value in members.items():
+            e = summary.estimates.get(name)
+            ci = f"[{_short(e['ci_low'])}, {_short(e['ci_high'])}]" if e and e.get("ci_low") is not None else ""
+            rows.append([group, name, _fmt(value), ci, n_of(summary, name)])
+    return rows
 
 
 def _registration(reg: dict) -> dict | None:
@@ -83,7 +119,8 @@ def render_html(summary: RunSummary) -> str:
     figures = {
         "sweep": sweep_figure(summary.sweep_results),
         "training": training_figure(summary.sweep_results, summary.loss_history),
-        "efficiency": efficiency_figure(summary.metrics),
+        "quality": quality_figure(summary.estimates, summary.split),
+        "efficiency": efficiency_figure(summary.details.get("latency")),
         "exposure_bias": exposure_figure(summary.details.get("exposure_bias")),
     }
     if summary.born_again:
@@ -98,7 +135,9 @@ def render_html(summary: RunSummary) -> str:
         data_quality=[[str(k), str(v)] for k, v in summary.data_quality.items()],
         figures={name: _figure(uri) for name, uri in figures.items()},
         sweep=_sweep(summary.sweep_results),
-        metrics=[[g, k, _fmt(v)] for g, members in grouped(summary.metrics).items() for k, v in members.items()],
+        metrics=_metrics(summary),
+        split=summary.split,
+        trust=_trust(summary),
         born_again=_born_again(summary.born_again or []),
         judge=_judge(summary.details.get("judge")),
         samples=_samples(summary.samples),

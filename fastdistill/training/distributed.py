@@ -69,7 +69,7 @@ def train_with_accelerate(student_dir: Path, outputs: TeacherOutputs, config: Tr
     job_dir.mkdir(parents=True, exist_ok=True)
     write_job(job_dir, outputs, student_dir, config, out_dir, teacher_dir)
     report = run_job(job_dir, config.num_processes)
-    fields = {k: report[k] for k in ("history", "seconds", "num_examples", "warnings", "resumed_from_step")}
+    fields = {k: report[k] for k in ("history", "seconds", "num_examples", "warnings", "resumed_from_step", "train_ids")}
     return TrainResult(Path(report["model_dir"]), **fields)
 
 

@@ -5,25 +5,23 @@ A trial is one (TrainingConfig, StudentConfig) pair. The grid is expanded in
 `fastdistill.training.objectives`: beta outside jsd/gkd, alpha outside
 skl/srkl, temperature and ce_weight for the pure cross-entropy objectives,
 ...) are reset to the base value, so two combinations that train the same
-thing become one trial. Trials are scored on the
-held-out split with the catalog's trial metrics (one teacher-forced pass plus short greedy
-generations, see `fastdistill.training.trial_scoring`), and the best by `sweep.metric`
-goes on to full evaluation. This module is pure Python: config validation
+thing become one trial; with `sweep.seeds` every combination trains once per seed. Trials are
+scored on the validation split with the catalog's trial metrics (one teacher-forced pass plus
+short greedy generations, see `fastdistill.training.trial_scoring`), and
+`fastdistill.training.selection` decides, with paired CIs, which goes on to evaluation on test. This module is pure Python: config validation
 imports it, and must not pay for torch and transformers.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 import random
 import re
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 
 from fastdistill.config import SWEEP_KEYS, StudentConfig, SweepConfig, TrainingConfig
-from fastdistill.evaluation.catalog import higher_is_better
 from fastdistill.training.objectives import KNOBS, OBJECTIVES
 
 TRAIN_STEP = "train_student"
@@ -39,21 +37,11 @@ class Trial:
     student: StudentConfig
     params: dict  # the swept values that matter for this trial's objective
     step_id: str = TRAIN_STEP  # the ZenML invocation id of its training step
+    config: str = ""  # the configuration it trains: its name without the seed (trials of one config differ by seed)
 
-
-class TrialResult(BaseModel):
-    """One trial's outcome: the `trial_result` artifact of its training step, one row of `sweep_results`."""
-
-    trial: str
-    step: str  # the training step's invocation id
-    params: dict  # every sweepable value of the trial (`trial_params`)
-    metrics: dict[str, float]  # held-out scores (`fastdistill.training.trial_scoring`)
-    history: list[dict[str, int | float]] = Field(default_factory=list)  # logged training rows: step, loss, ...
-    mlflow_run_id: str = ""
-    best: bool = False  # set by `mark_best` on the trial that goes on to evaluation
-    seconds: float = 0.0
-    warnings: list[str] = Field(default_factory=list)
-    training: TrainingConfig  # the trial's whole training config: the winner's is passed on
+    @property
+    def config_name(self) -> str:
+        return self.config or self.name
 
 
 def matters(knob: str, objective: str) -> bool:
@@ -98,11 +86,14 @@ def _name(params: dict, varying: set[str]) -> str:
 
 def expand_trials(sweep: SweepConfig, training: TrainingConfig, student: StudentConfig) -> list[Trial]:
     """Every distinct trial the sweep asks for, in grid order; no grid: the single trial `training` describes."""
-    if not sweep.grid:
-        return [Trial(training.objective, training, student, {"objective": training.objective})]
-    keys = [k for k in SWEEP_KEYS if k in sweep.grid]
+    seeds = sweep.seeds or [training.seed]
+    if not sweep.grid and len(seeds) == 1:
+        return [Trial(training.objective, training.model_copy(update={"seed": seeds[0]}), student,
+                      {"objective": training.objective})]
+    keys = [k for k in SWEEP_KEYS if k in sweep.grid] or ["objective"]
+    grid = sweep.grid or {"objective": [training.objective]}
     combos, seen = [], set()
-    for values in itertools.product(*(sweep.grid[k] for k in keys)):
+    for values in itertools.product(*(grid[k] for k in keys)):
         combo = _effective(dict(zip(keys, values)), training)
         key = tuple(sorted((k, repr(v)) for k, v in combo.items()))
         if key not in seen:
@@ -116,8 +107,11 @@ def expand_trials(sweep: SweepConfig, training: TrainingConfig, student: Student
     for combo in combos:
         trained, shaped = _build(combo, training, student)
         params = {k: v for k, v in combo.items() if matters(k, trained.objective)}
-        name = _name({"objective": trained.objective, **params}, varying)
-        trials.append(Trial(name, trained, shaped, params, f"{TRAIN_STEP}_{name}"))
+        config = _name({"objective": trained.objective, **params}, varying)
+        for seed in seeds:
+            name = config if len(seeds) == 1 else f"{config}_s{_format(seed)}"
+            trials.append(Trial(name, trained.model_copy(update={"seed": seed}), shaped, params,
+                                f"{TRAIN_STEP}_{name}", config))
     return trials
 
 
@@ -138,18 +132,3 @@ def with_trial_step_settings(steps: dict, trial_ids: list[str]) -> dict:
         for step_id in trial_ids:
             steps.setdefault(step_id, template)
     return steps
-
-
-def pick_best(results: list[TrialResult], metric: str) -> int:
-    """Index of the best trial by `metric` (ties: the earlier trial); trials without the metric never win."""
-    greater = higher_is_better(metric)
-    scored = [(i, r.metrics.get(metric)) for i, r in enumerate(results)]
-    scored = [(i, v) for i, v in scored if v is not None and math.isfinite(v)]
-    if not scored:
-        raise ValueError(f"no trial produced metric '{metric}'; trials: {[r.trial for r in results]}")
-    return max(scored, key=lambda iv: (iv[1] if greater else -iv[1], -iv[0]))[0]
-
-
-def mark_best(results: list[TrialResult], best: int) -> list[TrialResult]:
-    """The results with `best` set on exactly the trial at index `best`."""
-    return [r.model_copy(update={"best": i == best}) for i, r in enumerate(results)]

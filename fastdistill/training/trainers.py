@@ -33,6 +33,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase, TrainerC
 from trl import SFTConfig, SFTTrainer
 
 from fastdistill.config import TrainingConfig
+from fastdistill.data.splits import TRAIN
 from fastdistill.inference.chat import encode_chat_prompt, load_tokenizer
 from fastdistill.inference.topk_store import TeacherOutputs
 from fastdistill.models import (
@@ -282,6 +283,7 @@ class TrainResult:
     num_examples: int = 0
     warnings: list[str] = field(default_factory=list)
     resumed_from_step: int = 0
+    train_ids: list[str] = field(default_factory=list)  # the rows it learned from: the train split only
 
 
 class _History(TrainerCallback):
@@ -316,7 +318,7 @@ def train_student(
     with tempfile.TemporaryDirectory(prefix="fastdistill-train-") as scratch:
         hooks = [history, *callbacks] + ([checkpoints.callback()] if checkpoints is not None else [])
         resume = checkpoints.restore_latest(Path(scratch)) if checkpoints is not None else None
-        trainer = _make_trainer(config, model, tokenizer, outputs.split("train"), scratch, hooks, teacher_dir,
+        trainer = _make_trainer(config, model, tokenizer, outputs.split(TRAIN), scratch, hooks, teacher_dir,
                                 vocab_size)
         started = time.perf_counter()
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
@@ -325,7 +327,8 @@ def train_student(
     if checkpoints is not None:
         checkpoints.clear()
     resumed = int(resume.name.split("-")[-1]) if resume else 0
-    return TrainResult(out_dir, history.rows, seconds, len(trainer.train_dataset), kd_scale_warnings(history.rows), resumed)
+    return TrainResult(out_dir, history.rows, seconds, len(trainer.train_dataset), kd_scale_warnings(history.rows), resumed,
+                       [str(i) for i in outputs.split(TRAIN).frame["id"]])
 
 
 def _make_trainer(config: TrainingConfig, model, tokenizer, rows: TeacherOutputs, scratch: str, callbacks: list,

@@ -9,6 +9,7 @@ figure is decoded; that test is skipped, saying why, where Chromium is absent.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 from test_distill_tiny import _copy_project, project_env
 
+NAME = "fastdistill-tiny"  # configs/tiny.yaml's registry.model_name
 GROUPS = ("quality", "fidelity", "calibration", "diversity", "exposure_bias", "judge", "efficiency", "speculative")
 
 pytestmark = pytest.mark.e2e
@@ -54,15 +56,15 @@ def test_registered_version_carries_lineage_tags_and_zenml_stage(project):
     from mlflow.tracking import MlflowClient
 
     dest, env, out = project
-    version = MlflowClient(_uri(dest)).get_model_version_by_alias("fastdistill-student", "champion")
+    version = MlflowClient(_uri(dest)).get_model_version_by_alias(NAME, "champion")
     tags = version.tags
-    assert tags["teacher"] == "tiny:teacher" and tags["objective"] == "fkl"
+    assert tags["teacher"] == "tiny:teacher" and tags["objective"] in ("sft", "fkl")
     assert re.fullmatch(r"[0-9a-f]{64}", tags["data_sha256"]) and re.fullmatch(r"[0-9a-f]{64}", tags["config_sha256"])
-    assert tags["zenml_run_id"] and tags["zenml_model"] == "fastdistill-student"
+    assert tags["zenml_run_id"] and tags["zenml_model"] == NAME
     assert tags["promotion.decision"] == "promote" and "no champion yet" in tags["promotion.reason"]
     assert float(tags["metric.top1_agreement"]) >= 0.0 and "metric.spec_acceptance_rate" in tags
     script = ("from uuid import UUID\nfrom zenml.client import Client\n"
-              f"v = Client().get_model_version('fastdistill-student', UUID('{tags['zenml_model_version_id']}'))\n"
+              f"v = Client().get_model_version('{NAME}', UUID('{tags['zenml_model_version_id']}'))\n"
               "print(v.stage)\n")
     stage = _run(dest, env, "-c", script)
     assert stage.returncode == 0, stage.stderr[-3000:]
@@ -71,13 +73,20 @@ def test_registered_version_carries_lineage_tags_and_zenml_stage(project):
 
 def test_evaluate_the_champion_on_a_jsonl_file_writes_every_metric_group(project):
     dest, env, _ = project
-    out = _run(dest, env, "run.py", "evaluate", "--model", "models:/fastdistill-student@champion", "--data",
+    out = _run(dest, env, "run.py", "evaluate", "--model", f"models:/{NAME}@champion", "--data",
                "prompts.jsonl", "--output", "metrics.json", "--config", "configs/tiny.yaml")
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-5000:]
     doc = json.loads((dest / "metrics.json").read_text())
     assert doc["teacher"] == "tiny:teacher"  # read from the registered version's tag
     assert set(GROUPS) <= set(doc["groups"])
-    m = doc["metrics"]
+    assert doc["split"] == "test" and doc["examples"] == 3 and doc["confidence"] == 0.95
+    assert [w["code"] for w in doc["warnings"]].count("small_test_set") == 1  # 3 prompts: indicative only
+    rouge = doc["metrics"]["rougeL_vs_reference"]  # each metric: its value, n and 95% CI
+    assert set(rouge) == {"value", "n", "ci_low", "ci_high"} and rouge["n"] == 2  # the third prompt has no reference
+    assert doc["metrics"]["rougeL_vs_teacher"]["n"] == 3
+    assert rouge["ci_low"] <= rouge["value"] <= rouge["ci_high"]
+    assert doc["metrics"]["ece"]["ci_low"] is None  # a whole-set statistic has no per-example CI
+    m = {name: e["value"] for name, e in doc["metrics"].items()}
     assert m["eval_examples"] == 3.0 and m["judge_pairs"] == 3.0
     assert 0.0 <= m["rougeL_vs_reference"] <= 1.0 and m["numeric_match"] in (0.0, 1.0)  # one numeric reference
     assert m["teacher_forced_kl"] >= 0.0 and m["teacher_forced_reverse_kl"] >= -1e-6 and 0 <= m["ece"] <= 1
@@ -93,7 +102,7 @@ def test_evaluate_the_champion_on_a_jsonl_file_writes_every_metric_group(project
 def test_evaluate_refuses_a_bad_file_and_writes_nothing(project):
     dest, env, _ = project
     (dest / "bad.jsonl").write_text('{"prompt": "ok"}\n{"reference": "no prompt"}\n')
-    out = _run(dest, env, "run.py", "evaluate", "--model", "models:/fastdistill-student@champion", "--data",
+    out = _run(dest, env, "run.py", "evaluate", "--model", f"models:/{NAME}@champion", "--data",
                "bad.jsonl", "--output", "bad.json", "--config", "configs/tiny.yaml")
     assert out.returncode == 2
     assert 'bad.jsonl:2: needs a non-empty string field "prompt"' in " ".join(out.stdout.split())
@@ -116,10 +125,10 @@ def test_report_regenerates_with_figures_and_is_logged_to_mlflow(project):
     out = _run(dest, env, "run.py", "report", run, "--report-dir", "regenerated")
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-4000:]
     page = path.read_text()
-    figures = set(re.findall(r'data-figure="(\w+)" src="data:image/png;base64,', page))
-    assert {"training", "efficiency", "exposure_bias", "sweep"} <= figures  # configs/tiny.yaml sweeps sft vs fkl
-    trials = re.findall(r"<td>(?:<b>)?(\w+)(?:</b> \(best\))?</td><td>\{&#34;", page)  # Jinja2 escapes " as &#34;
-    assert sorted(trials) == ["fkl", "sft"] and page.count("(best)") == 1
+    figures = set(re.findall(r'<div class="figure" data-figure="(\w+)"><svg', page))
+    assert {"training", "quality", "efficiency", "exposure_bias", "sweep"} <= figures  # tiny.yaml sweeps sft vs fkl
+    trials = re.findall(r"<tr><td>(?:<b>)?(\w+)(?:</b> \(chosen\))?</td><td>&#34;", page)  # the objective knob
+    assert sorted(trials) == ["fkl", "sft"] and page.count("</b> (chosen)</td>") == 1
     assert "spec_acceptance_rate" in page and "judge_win_rate" in page
     assert page == (dest / "reports" / f"{run}.html").read_text()  # the same report the run wrote
     client = MlflowClient(_uri(dest))
@@ -128,23 +137,37 @@ def test_report_regenerates_with_figures_and_is_logged_to_mlflow(project):
     assert [a.path for a in client.list_artifacts(mlflow_run.info.run_id, "report")] == ["report/report.html"]
 
 
-def test_report_renders_in_headless_chromium(project, tmp_path):
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def test_report_error_bars_and_trust_box_render_in_headless_chromium(project, tmp_path):
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium); the report's figures "
-                    "are then checked only in the HTML, by the test above")
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run installs Debian's chromium before `make test`")
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it); the "
+                    "report's figures are then checked only in the HTML, by the tests above")
     dest, env, _ = project
     run, _ = _report_path(dest, env)
     page = dest / "reports" / f"{run}.html"
-    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-                          page.as_uri()], capture_output=True, text=True, timeout=180)
+    out = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+                          "--virtual-time-budget=5000", "--dump-dom", page.as_uri()],
+                         capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-3000:]
-    body = re.search(r'<body[^>]*data-figures="(\d+)"[^>]*data-figures-rendered="(\d+)"', out.stdout)
+    body = re.search(r'<body data-figures="(\d+)" data-figures-rendered="(\d+)" data-errorbars="(\d+)" '
+                     r'data-errorbars-rendered="(\d+)"', out.stdout)
     assert body, out.stdout[:2000]
-    total, rendered = int(body[1]), int(body[2])
-    assert total >= 3 and rendered == total  # every embedded PNG decoded to a real image
-    assert out.stdout.count('data-rendered="yes"') == total
+    figures, figures_drawn, bars, bars_drawn = map(int, body.groups())
+    assert figures >= 4 and figures_drawn == figures  # every inline SVG laid out with a non-empty box
+    # sweep (2 metrics), quality (student vs teacher) and efficiency (2 panels): each panel one error-bar group
+    assert bars >= 5 and bars_drawn == bars
+    trust = re.search(r'<section class="trust" id="trust">(.*?)</section>', out.stdout, re.S)
+    assert trust, out.stdout[:2000]
+    box = trust[1]
+    assert "How far to trust this" in box and "splits: train " in box and "validation " in box and "test " in box
+    assert re.search(r"<td>rougeL_vs_teacher</td><td>\d\.\d+ \[\d\.\d+, \d\.\d+\]</td><td>\d+</td>", box)
+    assert 'data-warning="small_test_set"' in box  # the tiny config's test split has fewer than 30 examples
 
 
 def test_report_step_is_a_zenml_html_visualization(project):
@@ -152,12 +175,14 @@ def test_report_step_is_a_zenml_html_visualization(project):
     script = dest / "report_pipeline.py"  # a file: ZenML resolves step sources from the main module's path
     script.write_text(
         "from zenml import pipeline\nfrom zenml.client import Client\nfrom steps import build_report\n"
-        "from fastdistill.config import TrainingConfig\nfrom fastdistill.training.sweep import TrialResult\n"
+        "from fastdistill.config import TrainingConfig\nfrom fastdistill.training.selection import TrialResult\n"
+        "from fastdistill.evaluation.scores import Scores\n"
         "c = Client()\nlast = c.get_pipeline('distill').last_successful_run\n"
         "metrics = last.steps['evaluate'].outputs['eval_metrics'][0]\n"
         "samples = last.steps['evaluate'].outputs['eval_samples'][0]\n"
-        "trials = [TrialResult(trial='fkl', step='train_student', params={'objective': 'fkl'},"
-        " metrics={'rougeL_vs_teacher': 0.2}, history=[{'step': 1, 'loss': 3.0, 'ce_loss': 2.0, 'kd_loss': 4.0},"
+        "scores = Scores(split='validation', ids=['v0', 'v1'], per_example={'rougeL_vs_teacher': [0.2, 0.3]})\n"
+        "trials = [TrialResult(trial='fkl', config='fkl', objective='fkl', step='train_student',"
+        " params={'objective': 'fkl'}, scores=scores, history=[{'step': 1, 'loss': 3.0, 'ce_loss': 2.0, 'kd_loss': 4.0},"
         " {'step': 2, 'loss': 2.5, 'ce_loss': 1.8, 'kd_loss': 3.2}], best=True, training=TrainingConfig())]\n"
         "@pipeline(enable_cache=False)\ndef report_only():\n    build_report(metrics, samples, sweep_results=trials)\n"
         "run = report_only()\nstep = c.get_pipeline_run(run.id).steps['build_report']\n"
@@ -173,11 +198,11 @@ def test_manual_promotion_is_recorded_and_idempotent(project):
     from mlflow.tracking import MlflowClient
 
     dest, env, _ = project
-    out = _run(dest, env, "run.py", "promote", "1", "--reason", "checked by hand")
+    out = _run(dest, env, "run.py", "promote", "1", "--reason", "checked by hand", "--model-name", NAME)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "v1 is already the champion: nothing changed" in " ".join(out.stdout.split())
-    missing = _run(dest, env, "run.py", "promote", "7", "--reason", "typo")
-    assert missing.returncode == 2 and "fastdistill-student has no version 7" in " ".join(missing.stdout.split())
+    missing = _run(dest, env, "run.py", "promote", "7", "--reason", "typo", "--model-name", NAME)
+    assert missing.returncode == 2 and f"{NAME} has no version 7" in " ".join(missing.stdout.split())
     client = MlflowClient(_uri(dest))
-    assert {a: str(v) for a, v in client.get_registered_model("fastdistill-student").aliases.items()} == {
+    assert {a: str(v) for a, v in client.get_registered_model(NAME).aliases.items()} == {
         "challenger": "1", "champion": "1"}

@@ -15,13 +15,15 @@ import sys
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pytest
 import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from fastdistill.registry.mlflow_registry import register_student
-from fastdistill.registry.promotion import decide
+from fastdistill.evaluation.scores import EvalMetrics, Scores
+from fastdistill.registry.promotion import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -212,11 +214,27 @@ def registry(tmp_path):
     mlflow.set_tracking_uri(None)
 
 
-def _register(model_dir: Path, score: float, *, metric="rougeL_vs_teacher", greater_is_better=True, min_delta=0.0):
+TEST_IDS = [f"t{i:02d}" for i in range(40)]
+
+
+def _evaluation(mean: float, *, metric="rougeL_vs_teacher", spread=0.02, seed=0, teacher="tiny:teacher",
+                test_set="test-set-A", ids=TEST_IDS) -> EvalMetrics:
+    """Per-example scores on 40 test prompts around `mean`; the same seed gives the same per-prompt pattern,
+    so two evaluations that differ in `mean` differ consistently on every prompt."""
+    noise = np.random.default_rng(seed).normal(0.0, spread, len(ids))
+    scores = Scores(split="test", ids=list(ids), per_example={metric: list(mean + noise)},
+                    aggregates={"ppl": 12.0, "eval_examples": float(len(ids))})
+    return EvalMetrics(scores=scores, teacher=teacher, teacher_sha256=f"sha-{teacher}", test_set_sha256=test_set)
+
+
+def _register(model_dir: Path, score: float | EvalMetrics, *, metric="rougeL_vs_teacher", greater_is_better=True,
+              min_delta=0.0, rescore=None, allow_teacher_change=False):
+    evaluation = score if isinstance(score, EvalMetrics) else _evaluation(score, metric=metric)
     with mlflow.start_run():
-        return register_student(model_dir, name=NAME, metrics={metric: score, "ppl": 12.0},
-                                tags={"teacher": "tiny:teacher", "objective": "forward_kl"}, metric=metric,
-                                greater_is_better=greater_is_better, min_delta=min_delta)
+        return register_student(model_dir, name=NAME, evaluation=evaluation,
+                                tags={"objective": "forward_kl"},
+                                policy=Policy(metric, greater_is_better, min_delta),
+                                allow_teacher_change=allow_teacher_change, rescore=rescore)
 
 
 def _aliases(client: MlflowClient) -> dict[str, str]:
@@ -230,24 +248,23 @@ def _versions(client: MlflowClient) -> list[str]:
 def test_champion_moves_only_to_a_better_challenger_and_loads_back(registry, student_dir):
     first = _register(student_dir, 0.30)
     assert (first.version, first.aliases, first.promoted) == ("1", ["challenger", "champion"], True)
-    assert first.reason == "there is no champion yet: promoted with rougeL_vs_teacher = 0.3000"
+    assert first.reason == "there is no champion yet: promoted with test rougeL_vs_teacher = 0.2988 [0.2937, 0.3035] n=40"
     assert first.model_uri == f"models:/{NAME}/1"
 
     worse = _register(student_dir, 0.20)
     assert (worse.version, worse.aliases, worse.promoted) == ("2", ["challenger"], False)
-    assert worse.reason == ("rougeL_vs_teacher 0.2000 does not beat the champion's 0.3000 by more than 0.0 "
-                            "(higher is better)")
+    assert "the lower bound of its paired 95% CI (-0.1000) does not exceed min_delta 0.0" in worse.reason
     assert _aliases(registry) == {"challenger": "2", "champion": "1"}
 
     better = _register(student_dir, 0.40)
     assert (better.version, better.aliases, better.promoted) == ("3", ["challenger", "champion"], True)
-    assert "0.4000 beats the champion's 0.3000" in better.reason
+    assert "rougeL_vs_teacher beats the champion: difference 0.1000 [0.1000, 0.1000] n=40 paired on the same test " \
+           "prompts" in better.reason
     assert _aliases(registry) == {"challenger": "3", "champion": "3", "previous-champion": "1"}
     tags = registry.get_model_version(NAME, "3").tags
-    assert (tags["teacher"], tags["objective"]) == ("tiny:teacher", "forward_kl")
-    assert tags["metric.rougeL_vs_teacher"] == "0.4"
-    card = Path(mlflow.artifacts.download_artifacts(f"models:/{NAME}/3")) / "model_card.md"
-    assert "- rougeL_vs_teacher: 0.4\n" in card.read_text() and "- teacher: tiny:teacher\n" in card.read_text()
+    assert (tags["teacher"], tags["objective"], tags["test_set_sha256"]) == ("tiny:teacher", "forward_kl", "test-set-A")
+    assert tags["metric.rougeL_vs_teacher"] == "0.39879111401365946" and tags["ci.rougeL_vs_teacher"].endswith("n=40")
+    assert tags["eval_split"] == "test" and tags["test_examples"] == "40"
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -262,26 +279,57 @@ def test_champion_moves_only_to_a_better_challenger_and_loads_back(registry, stu
     assert torch.equal(loaded_ids, original_ids)  # the registered weights are the student's, bit for bit
 
 
+def test_ahead_by_more_than_min_delta_on_the_point_estimate_but_within_noise_is_held(registry, student_dir):
+    _register(student_dir, _evaluation(0.30, spread=0.15, seed=1))
+    noisy = _register(student_dir, _evaluation(0.33, spread=0.15, seed=2), min_delta=0.01)  # other per-prompt noise
+    assert not noisy.promoted and noisy.aliases == ["challenger"]
+    assert "paired 95% CI" in noisy.reason and "does not exceed min_delta 0.01" in noisy.reason
+    assert _aliases(registry) == {"challenger": "2", "champion": "1"}
+
+
 def test_lower_is_better_and_min_delta_is_a_strict_margin(registry, student_dir):
-    _register(student_dir, 2.50, metric="kl_to_teacher", greater_is_better=False)
-    near = _register(student_dir, 2.45, metric="kl_to_teacher", greater_is_better=False, min_delta=0.05)
-    assert not near.promoted
-    assert "kl_to_teacher 2.4500 does not beat the champion's 2.5000 by more than 0.05" in near.reason
-    clear = _register(student_dir, 2.40, metric="kl_to_teacher", greater_is_better=False, min_delta=0.05)
-    assert clear.promoted and clear.reason.endswith("(lower is better)")
+    _register(student_dir, 2.50, metric="teacher_forced_kl", greater_is_better=False)
+    near = _register(student_dir, 2.45, metric="teacher_forced_kl", greater_is_better=False, min_delta=0.05)
+    assert not near.promoted and "does not exceed min_delta 0.05" in near.reason
+    clear = _register(student_dir, 2.40, metric="teacher_forced_kl", greater_is_better=False, min_delta=0.05)
+    assert clear.promoted and "(lower is better)" in clear.reason
     assert _aliases(registry) == {"challenger": "3", "champion": "3", "previous-champion": "1"}
 
 
-def test_reason_shows_enough_decimals_to_tell_the_scores_apart():
-    promoted, reason = decide(0.312346, 0.312344, True, 0.0, "rougeL")
-    assert promoted and reason == "rougeL 0.31235 beats the champion's 0.31234 by more than 0.0 (higher is better)"
+def test_a_challenger_of_another_teacher_does_not_take_champion(registry, student_dir):
+    _register(student_dir, 0.30)
+    other = _register(student_dir, _evaluation(0.90, teacher="tiny:other-teacher"))
+    assert not other.promoted and other.decision == "hold"
+    assert "teacher" in other.reason and "tiny:other-teacher" in other.reason
+    assert _aliases(registry) == {"challenger": "2", "champion": "1"}
+    allowed = _register(student_dir, _evaluation(0.90, teacher="tiny:other-teacher"), allow_teacher_change=True)
+    assert allowed.promoted  # registry.allow_teacher_change: true compares them anyway
+
+
+def test_a_champion_scored_on_another_test_set_is_rescored_or_the_decision_is_held(registry, student_dir):
+    _register(student_dir, 0.30)  # scored on test-set-A
+    elsewhere = _evaluation(0.90, test_set="test-set-B", ids=[f"b{i}" for i in range(40)])
+    held = _register(student_dir, elsewhere)
+    assert not held.promoted and held.decision == "hold"
+    assert "test set" in held.reason
+    assert _aliases(registry) == {"challenger": "2", "champion": "1"}
+
+    asked = []
+
+    def rescore(uri: str) -> EvalMetrics:  # the champion's scores on the challenger's test set
+        asked.append(uri)
+        return _evaluation(0.30, test_set="test-set-B", ids=[f"b{i}" for i in range(40)])
+
+    rescored = _register(student_dir, elsewhere, rescore=rescore)
+    assert asked == [f"models:/{NAME}/1"]
+    assert rescored.promoted and "the champion v1 was re-scored on this test set" in rescored.reason
 
 
 def test_missing_metric_fails_before_anything_is_logged(registry, student_dir):
     with mlflow.start_run() as run, pytest.raises(ValueError) as err:
-        register_student(student_dir, name=NAME, metrics={"rougeL_vs_teacher": 0.1, "ppl": 9.0}, tags={},
-                         metric="bleu", greater_is_better=True)
-    assert str(err.value) == "registry.metric 'bleu' was not measured; available: ['ppl', 'rougeL_vs_teacher']"
+        register_student(student_dir, name=NAME, evaluation=_evaluation(0.1), tags={}, policy=Policy("bleu", True))
+    assert str(err.value) == ("registry.metric 'bleu' was not measured; available: "
+                              "['eval_examples', 'ppl', 'rougeL_vs_teacher']")
     assert registry.search_registered_models() == []
     assert mlflow.search_logged_models(experiment_ids=[run.info.experiment_id], output_format="list") == []
 

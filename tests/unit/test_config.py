@@ -107,7 +107,8 @@ def test_shipped_configs_are_valid():
             document, config = load_run_config(root / "configs" / name)
         finally:
             os.chdir(cwd)
-        assert "model" in document and config.registry.model_name == "fastdistill-student"
+        assert "model" in document
+        assert config.registry.model_name == {"quickstart.yaml": "fastdistill-student", "tiny.yaml": "fastdistill-tiny"}[name]
 
 
 def test_fingerprint_changes_with_config(seeds):
@@ -123,3 +124,17 @@ def test_openai_backend_needs_a_server_url(seeds):
     ok = validate_parameters({"data": {"seeds_path": str(seeds)},
                               "teacher": {"backend": "openai", "base_url": "http://localhost:8000/v1"}})
     assert ok.teacher.backend == "openai"
+
+
+def test_the_old_eval_fraction_says_what_replaced_it(seeds):
+    message = _error({"data": {"seeds_path": str(seeds), "eval_fraction": 0.2}})
+    assert "eval_fraction was split in two: set validation_fraction" in message
+
+
+def test_student_and_teacher_are_compared_at_the_same_budget(seeds):
+    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"max_new_tokens": 32},
+                      "evaluation": {"max_new_tokens": 64}})
+    assert "evaluation.max_new_tokens (64) exceeds teacher.max_new_tokens (32)" in message
+    assert "sweep.eval_max_new_tokens (48) exceeds teacher.max_new_tokens (32)" in message
+    sampled = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"temperature": 0.7}})
+    assert "teacher.temperature 0.7" in sampled and "must then be greedy" in sampled

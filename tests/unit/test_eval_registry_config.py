@@ -8,7 +8,7 @@ from fastdistill.run_config import ConfigError, validate_parameters
 
 def test_defaults_keep_the_expensive_metrics_small():
     config = EvaluationConfig()
-    assert (config.judge_model, config.judge_pairs, config.efficiency_prompts, config.speculative) == (None, 8, 3, True)
+    assert (config.judge_model, config.judge_pairs, config.efficiency_prompts, config.speculative) == (None, 8, 8, True)
     registry = RegistryConfig()
     assert (registry.metric, registry.greater_is_better, registry.thresholds, registry.must_not_regress) == (
         "rougeL_vs_teacher", None, {}, [])
@@ -31,3 +31,9 @@ def test_judge_model_is_a_model_spec_and_unknown_keys_are_refused():
         validate_parameters({"evaluation": {"judge_model": "packaged:gpt5", "judge_pair": 3}}, "x.yaml")
     assert "evaluation.judge_model: 'packaged:gpt5' is not a packaged model" in str(err.value)
     assert "evaluation.judge_pair: unknown key" in str(err.value)
+
+
+def test_speed_is_measured_on_enough_prompts():
+    assert EvaluationConfig(efficiency_prompts=0).efficiency_prompts == 0
+    with pytest.raises(ValueError, match="3 prompts are too few for latency percentiles; use 0 .skip. or at least 8"):
+        EvaluationConfig(efficiency_prompts=3)

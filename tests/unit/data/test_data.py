@@ -1,4 +1,4 @@
-"""The strict seeds reader and the train/eval split (the shipped file itself: test_seeds_file.py)."""
+"""The strict seeds reader and the train/validation/test split (the shipped file itself: test_seeds_file.py)."""
 
 from __future__ import annotations
 
@@ -7,20 +7,47 @@ from pathlib import Path
 
 import pytest
 
-from fastdistill.data.seeds import SeedFileError, read_seeds, split_seeds
+from fastdistill.config import DataConfig
+from fastdistill.data.seeds import SeedFileError, load_seeds, read_seeds, split_seeds
+from fastdistill.data.splits import _counts, ids_of
 
 SEEDS = Path(__file__).resolve().parents[3] / "data" / "seeds.jsonl"
 CATEGORIES = {"open_qa", "rewriting", "classification", "extraction", "math", "code"}
 
 
-def test_split_holds_out_every_category_and_is_deterministic():
+def test_split_is_three_disjoint_stratified_seeded_parts():
     seeds = read_seeds(SEEDS)
-    a, b = split_seeds(seeds, 0.2, seed=0), split_seeds(seeds, 0.2, seed=0)
+    a, b = split_seeds(seeds, 0.15, 0.2, seed=0), split_seeds(seeds, 0.15, 0.2, seed=0)
     assert a.equals(b)
-    held_out = a[a["split"] == "eval"]
-    assert set(held_out["category"]) == CATEGORIES
-    assert len(held_out) == sum(round(n * 0.2) for n in seeds["category"].value_counts())
+    parts = {s: ids_of(a, s) for s in ("train", "validation", "test")}
+    assert not (parts["train"] & parts["validation"]) and not (parts["train"] & parts["test"])
+    assert not (parts["validation"] & parts["test"])
+    assert set().union(*parts.values()) == set(seeds["id"])
+    for split, fraction in (("test", 0.2), ("validation", 0.15)):
+        held_out = a[a["split"] == split]
+        assert set(held_out["category"]) == CATEGORIES  # every category is represented
+        assert len(held_out) == sum(max(1, round(n * fraction)) for n in seeds["category"].value_counts())
+    assert not split_seeds(seeds, 0.15, 0.2, seed=1).equals(a)
     assert set(a["source"]) == {"seed"}
+
+
+@pytest.mark.parametrize(("n", "expected"), [(1, (0, 0)), (2, (0, 1)), (3, (1, 1)), (10, (2, 2)), (20, (3, 4))])
+def test_small_categories_keep_a_training_row_and_hold_out_test_first(n, expected):
+    assert _counts(n, 0.15, 0.2) == expected
+
+
+def test_a_fixed_test_file_is_the_test_split(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = [{"id": f"s{i}", "category": "c", "prompt": f"seed prompt {i}", "reference": "r"} for i in range(10)]
+    (tmp_path / "seeds.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    fixed = [{"id": f"t{i}", "category": "c", "prompt": f"my test {i}", "reference": "r"} for i in range(3)]
+    (tmp_path / "test.jsonl").write_text("\n".join(json.dumps(r) for r in fixed))
+    frame = load_seeds(DataConfig(seeds_path="seeds.jsonl", test_path="test.jsonl"))
+    assert ids_of(frame, "test") == {"t0", "t1", "t2"}
+    assert ids_of(frame, "validation") and ids_of(frame, "train") and not ids_of(frame, "train") & {"t0", "t1", "t2"}
+    (tmp_path / "test.jsonl").write_text(json.dumps(rows[0]) + "\n" + json.dumps(fixed[0]))
+    with pytest.raises(SeedFileError, match=r"id\(s\) \['s0'\] also in seeds.jsonl"):
+        load_seeds(DataConfig(seeds_path="seeds.jsonl", test_path="test.jsonl"))
 
 
 GOOD = json.dumps({"id": "a", "category": "c", "prompt": "p", "reference": "r"})

@@ -26,5 +26,10 @@ def test_samples_and_metric_sets_are_typed_artifacts():
     assert sample.reference is None  # pandas' missing string (NaN) is a missing reference
     assert Sample.model_validate_json(sample.model_dump_json()) == sample
     assert Sample(id="a", prompt="p", reference="r", teacher="t", student="s").reference == "r"
-    metrics = EvalMetrics(values={"rougeL_vs_teacher": 0.25, "eval_examples": 5.0})
+    from fastdistill.evaluation.scores import Scores
+
+    scores = Scores(split="test", ids=["a", "b"], per_example={"rougeL_vs_teacher": [0.25, None]},
+                    aggregates={"eval_examples": 2.0})
+    metrics = EvalMetrics(scores=scores, test_set_sha256="abc", teacher="t")
     assert EvalMetrics.model_validate_json(metrics.model_dump_json()) == metrics
+    assert metrics.values == {"eval_examples": 2.0, "rougeL_vs_teacher": 0.25}

@@ -32,9 +32,9 @@ def _frame(prompts, splits=None, sources=None):
 
 
 def _clean(n=30):
-    """Distinct prompts (the shipped seeds pass every check): 5 eval rows, the rest train."""
+    """Distinct prompts (the shipped seeds pass every check): 3 test rows, 2 validation rows, the rest train."""
     prompts = read_seeds(SEEDS)["prompt"].tolist()[:n]
-    return _frame(prompts, splits=["eval"] * 5 + ["train"] * (n - 5))
+    return _frame(prompts, splits=["test"] * 3 + ["validation"] * 2 + ["train"] * (n - 5))
 
 
 def test_each_row_reason_is_recorded():
@@ -77,14 +77,18 @@ def test_accepted_plus_quarantined_equals_candidates_and_order_is_kept():
     assert kept["id"].tolist() == sorted(kept["id"], key=lambda i: int(i[1:]))
 
 
-def test_leakage_drops_the_train_row_not_the_eval_row_even_when_the_train_row_comes_first():
+def test_leakage_drops_the_train_row_not_the_held_out_row_even_when_the_train_row_comes_first():
     frame = _frame(["explain gravity, simply please", "Explain gravity simply please.",
-                    "Explain gravity simply, please, now"], splits=["train", "eval", "train"])
+                    "Explain gravity simply, please, now", "Name three primary colours.",
+                    "name three primary colours", "Name three primary colours!"],
+                   splits=["train", "test", "train", "validation", "train", "test"])
     kept, quarantine = filter_rows(frame, GateConfig(**NO_SEMANTIC))
-    assert kept["id"].tolist() == ["r1"]
+    assert kept["id"].tolist() == ["r1", "r5"]
     reasons = dict(zip(quarantine["id"], quarantine["reasons"]))
-    assert reasons["r0"] == "leakage: exact copy of eval row r1 (exact)"
-    assert reasons["r2"].startswith("leakage: near copy of eval row r1 (near, Jaccard")
+    assert reasons["r0"] == "leakage: exact copy of test row r1 (exact)"
+    assert reasons["r2"].startswith("leakage: near copy of test row r1 (near, Jaccard")
+    assert reasons["r3"] == "leakage: exact copy of test row r5 (exact)"  # validation must not copy test either
+    assert reasons["r4"] == "leakage: exact copy of test row r5 (exact)"
 
 
 def test_clean_frame_passes_the_gate():
@@ -92,7 +96,8 @@ def test_clean_frame_passes_the_gate():
     kept, _ = filter_rows(frame, GateConfig(**NO_SEMANTIC))
     report = run_gate(kept, len(frame), GateConfig(min_rows=20))
     assert report.passed, report.summary()
-    assert report.counts == {"rows_in": 30, "rows_kept": 30, "rows_rejected": 0, "train_rows": 25}
+    assert report.counts == {"rows_in": 30, "rows_kept": 30, "rows_rejected": 0, "train_rows": 25,
+                             "validation_rows": 2, "test_rows": 3}
     assert len(report.results) >= 19 and report.validation["success"] is True
 
 
@@ -111,13 +116,14 @@ VIOLATIONS = {
     "expect_column_values_to_be_between(prompt_tokens)": lambda f: _set(f, "prompt_tokens", 6, 1),
     "expect_column_values_to_be_unique(id)": lambda f: _set(f, "id", 6, "r7"),
     "expect_column_values_to_be_unique(prompt_key)": lambda f: _set(f, "prompt", 6, f.at[7, "prompt"].upper()),
-    "expect_column_values_to_be_in_set(split)": lambda f: _set(f, "split", 6, "test"),
+    "expect_column_values_to_be_in_set(split)": lambda f: _set(f, "split", 6, "eval"),
     "expect_column_values_to_be_in_set(source)": lambda f: _set(f, "source", 6, "scraped"),
     "expect_column_values_to_not_be_in_set(prompt_key) where split == train": lambda f: _set(f, "prompt", 6, f.at[0, "prompt"] + "!"),
     "expect_column_values_to_not_be_null(rationale) where needs_rationale": lambda f: _set(f, "needs_rationale", 6, True),
     "expect_column_values_to_not_match_regex_list(prompt)": lambda f: _set(f, "prompt", 6, "I'm sorry, I cannot write that."),
     "train rows >= min_rows (20)": lambda f: f.iloc[:20],
-    "eval rows >= 1": lambda f: f.iloc[5:],
+    "test rows >= 1": lambda f: f.iloc[3:],
+    "validation rows >= 1": lambda f: pd.concat([f.iloc[:3], f.iloc[5:]]),
 }
 
 
@@ -131,10 +137,10 @@ def test_gate_fails_on_each_violated_expectation_and_names_it(expectation):
 
 
 def test_failing_aggregates_report_observed_values():
-    frame = _frame([f"Describe item number {i} briefly." for i in range(6)], splits=["eval"] + ["train"] * 5)
+    frame = _frame([f"Describe item number {i} briefly." for i in range(6)], splits=["test", "validation"] + ["train"] * 4)
     report = run_gate(frame, 12, GateConfig(min_rows=20, max_rejected_fraction=0.3))
     message = str(GateFailed(report))
-    assert "train rows >= min_rows (20): observed 5" in message
+    assert "train rows >= min_rows (20): observed 4" in message
     assert "rejected fraction <= max_rejected_fraction (0.3): observed 0.500 (6 of 12)" in message
 
 

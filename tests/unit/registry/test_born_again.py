@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fastdistill.registry.born_again import (
@@ -16,6 +17,7 @@ from fastdistill.registry.born_again import (
     report_rows,
     run_chain,
 )
+from fastdistill.evaluation.scores import EvalMetrics, Scores
 from fastdistill.registry.mlflow_registry import Registration
 
 CHAIN = BornAgainConfig(chain_id="c1", generations=3, metric="rougeL_vs_reference", min_improvement=0.01)
@@ -58,18 +60,40 @@ def test_the_generation_limit_stops_the_chain():
     assert isinstance(finished, Finished) and "generation limit (3)" in finished.reason
 
 
+def _evaluation(**metrics) -> EvalMetrics:
+    """Lists are per-example scores on 40 test prompts, numbers aggregates (no CI)."""
+    per_example = {k: v for k, v in metrics.items() if isinstance(v, list)}
+    aggregates = {k: v for k, v in metrics.items() if not isinstance(v, list)}
+    ids = [f"t{i}" for i in range(len(next(iter(per_example.values()))))] if per_example else ["t0"]
+    return EvalMetrics(scores=Scores(split="test", ids=ids, per_example=per_example, aggregates=aggregates))
+
+
 def test_improvement_is_measured_against_the_generations_teacher_with_the_margin():
     later = _plan(2, "models:/m/1", "1", "r", 0.30)
-    assert improvement({"rougeL_vs_reference": 0.32}, later, CHAIN)[0] is True
-    ok, why = improvement({"rougeL_vs_reference": 0.305}, later, CHAIN)
+    assert improvement(_evaluation(rougeL_vs_reference=0.32), later, CHAIN)[0] is True
+    ok, why = improvement(_evaluation(rougeL_vs_reference=0.305), later, CHAIN)
     assert ok is False and "margin +0.0050, required > 0.01" in why
     first = _plan(1, "t", "original", "", None)
-    assert improvement({"rougeL_vs_reference": 0.2, "teacher_rougeL_vs_reference": 0.25}, first, CHAIN)[0] is False
-    assert improvement({"rougeL_vs_reference": 0.2}, first, CHAIN)[0] is True  # nothing measured to beat
+    assert improvement(_evaluation(rougeL_vs_reference=0.2), first, CHAIN)[0] is True  # nothing measured to beat
     lower = CHAIN.model_copy(update={"metric": "teacher_forced_kl", "greater_is_better": False})
-    assert improvement({"teacher_forced_kl": 1.0}, _plan(2, "m", "1", "r", 1.5), lower)[0] is True
+    assert improvement(_evaluation(teacher_forced_kl=1.0), _plan(2, "m", "1", "r", 1.5), lower)[0] is True
     with pytest.raises(ValueError, match="born_again.metric 'rougeL_vs_reference' was not measured"):
-        improvement({"top1_agreement": 0.5}, later, CHAIN)
+        improvement(_evaluation(top1_agreement=0.5), later, CHAIN)
+
+
+def test_improvement_over_the_teacher_on_the_same_prompts_must_clear_the_noise():
+    rng = np.random.default_rng(0)
+    teacher = rng.uniform(0.2, 0.4, 40)
+    first = _plan(1, "t", "original", "", None)
+    clear = _evaluation(rougeL_vs_reference=list(teacher + 0.1), teacher_rougeL_vs_reference=list(teacher))
+    ok, why = improvement(clear, first, CHAIN)
+    assert ok is True and "lower bound of its paired 95% CI exceeds min_improvement 0.01" in why
+    noisy = _evaluation(rougeL_vs_reference=list(teacher + rng.normal(0.02, 0.2, 40)),
+                        teacher_rougeL_vs_reference=list(teacher))
+    ok, why = improvement(noisy, first, CHAIN)
+    assert ok is False and "does not exceed" in why
+    _, why = improvement(noisy, first, CHAIN, decision="point")
+    assert "its difference" in why  # `point`: the mean difference alone decides
 
 
 def test_chain_ids_are_checked():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -19,15 +20,18 @@ from fastdistill.reporting.summary import (
     print_summary,
     summary_of_run,
 )
-from fastdistill.training.sweep import TrialResult
+from fastdistill.evaluation.scores import Scores
+from fastdistill.training.selection import TrialResult
 
 METRICS = {"rougeL_vs_teacher": 0.31, "teacher_forced_kl": 1.25, "student_params": 3219776.0, "eval_examples": 5.0}
 TRAINING = TrainingConfig()
 
 
 def _trial(name: str, kl: float, best: bool) -> TrialResult:
-    return TrialResult(trial=name, step=f"train_student_{name}", params={"objective": name},
-                       metrics={"teacher_forced_kl": kl, "rougeL_vs_teacher": 1.0},
+    scores = Scores(split="validation", ids=["v0", "v1"],
+                    per_example={"teacher_forced_kl": [kl, kl], "rougeL_vs_teacher": [1.0, 1.0]})
+    return TrialResult(trial=name, config=name, objective=name, step=f"train_student_{name}", params={"objective": name},
+                       scores=scores,
                        history=[{"step": 1, "loss": 3.0}], mlflow_run_id=f"r-{name}", best=best, seconds=5.8,
                        training=TRAINING)
 
@@ -66,18 +70,36 @@ def test_positional_and_keyword_construction_agree():
     assert RunSummary("r", "completed").metrics == {}
 
 
-def test_tables_from_typed_outputs_match_the_old_dict_rows():
-    """The sweep and metric tables print the same whether trials come as TrialResult dumps or the old dicts."""
-    old_rows = [{"trial": t.trial, "step": t.step, "params": t.params, "metrics": t.metrics, "history": t.history,
-                 "mlflow_run_id": t.mlflow_run_id, "best": t.best, "seconds": t.seconds, "warnings": [],
-                 "training": TRAINING.model_dump()} for t in (_trial("sft", 9.4, False), _trial("fkl", 8.7, True))]
-    typed = RunSummary.model_validate_json(_summary().model_dump_json())
-    old = typed.model_copy(update={"sweep_results": old_rows})
-    text = _printed(typed)
-    assert text == _printed(old)
-    assert "sft" in text and "fkl (best)" in text and "3,219,776" in text and "train seconds" in text
+def test_the_print_says_where_each_figure_comes_from_with_cis_and_warnings():
+    summary = _summary().model_copy(update={
+        "estimates": {"rougeL_vs_teacher": {"value": 0.31, "n": 5, "ci_low": 0.21, "ci_high": 0.4}},
+        "splits": {"train": 24, "validation": 2, "test": 5},
+        "warnings": [{"code": "small_test_set", "message": "5 test examples (< 30): indicative only"}],
+        "selection": {"reason": "fkl is ahead of the runner-up sft on validation teacher_forced_kl beyond noise",
+                      "split": "validation", "metric": "teacher_forced_kl", "configs": []}})
+    text = _printed(summary)
+    assert "splits: train 24, validation 2, test 5" in text
+    assert "metrics: test split, 5 examples" in text
+    assert "WARNING small_test_set: 5 test examples (< 30): indicative only" in text
+    assert re.search(r"rougeL_vs_teacher\s+│\s+0\.31 \[0\.21, 0\.40\]\s+│\s+5", text)
+    assert "training sweep: validation split, n=2, 95% CI" in text
+    assert "fkl (chosen)" in text and "3,219,776" in text and "train seconds" in text
+    assert "selection: fkl is ahead of the runner-up sft" in text
     assert "registered fastdistill-student version 1 aliases ['challenger', 'champion'] (promote)" in text
     assert "data: rows_in 24, rows_kept 24" in text
+
+
+def test_text_with_brackets_is_printed_literally():
+    summary = _summary().model_copy(update={"registration": {**REGISTRATION.model_dump(), "reason": "needs [gpu] [/x]"}})
+    assert "needs [gpu] [/x]" in _printed(summary)
+
+
+def test_several_seeds_get_a_table_of_their_spread():
+    selection = {"reason": "r", "split": "validation", "metric": "rougeL_vs_teacher", "configs": [
+        {"config": "fkl", "estimate": {"value": 0.3, "n": 12, "ci_low": 0.25, "ci_high": 0.35}, "seed_values": [0.28, 0.32]}]}
+    text = _printed(_summary().model_copy(update={"selection": selection}))
+    assert "seeds: validation, rougeL_vs_teacher" in text
+    assert re.search(r"fkl\s+│\s+0\.30 \[0\.25, 0\.35\]\s+│\s+12\s+│\s+0\.28 0\.32\s+│\s+0\.028", text)
 
 
 @dataclass

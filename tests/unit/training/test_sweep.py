@@ -6,15 +6,9 @@ import pytest
 
 from fastdistill.config import StudentConfig, SweepConfig, TrainingConfig
 from fastdistill.run_config import ConfigError, validate_parameters
-from fastdistill.training.sweep import (
-    TRAIN_STEP,
-    TrialResult,
-    expand_trials,
-    mark_best,
-    pick_best,
-    trial_params,
-    with_trial_step_settings,
-)
+from fastdistill.evaluation.scores import Scores
+from fastdistill.training.selection import TrialResult
+from fastdistill.training.sweep import TRAIN_STEP, expand_trials, trial_params, with_trial_step_settings
 
 BASE = TrainingConfig()
 STUDENT = StudentConfig(num_layers=2)
@@ -74,35 +68,24 @@ def test_run_config_reports_sweep_and_step_by_step_problems():
     assert validate_parameters({"training": {"objective": "step_by_step"}, "teacher": {"rationales": True}})
 
 
-def _result(trial: str, **metrics: float) -> TrialResult:
-    return TrialResult(trial=trial, step=f"train_student_{trial}", params={"objective": "sft"}, metrics=metrics,
-                       training=BASE)
-
-
-def test_pick_best_respects_the_metric_direction_and_ties():
-    results = [_result("a", teacher_forced_kl=2.0, top1_agreement=0.5),
-               _result("b", teacher_forced_kl=1.0, top1_agreement=0.5),
-               _result("c", teacher_forced_kl=float("nan"), top1_agreement=0.4)]
-    assert pick_best(results, "teacher_forced_kl") == 1  # lower is better, NaN never wins
-    assert pick_best(results, "top1_agreement") == 0  # a tie goes to the earlier trial
-    with pytest.raises(ValueError, match="no trial produced metric 'eval_ce'"):
-        pick_best(results, "eval_ce")
-
-
-def test_mark_best_flags_exactly_one_trial_and_keeps_the_rest():
-    results = [_result("a", top1_agreement=0.5), _result("b", top1_agreement=0.7)]
-    marked = mark_best(results, 1)
-    assert [r.best for r in marked] == [False, True] and [r.best for r in results] == [False, False]
-    assert [r.model_dump(exclude={"best"}) for r in marked] == [r.model_dump(exclude={"best"}) for r in results]
+def test_seeds_train_every_configuration_once_per_seed():
+    trials = expand_trials(SweepConfig(grid={"objective": ["sft", "fkl"]}, seeds=[0, 1]), BASE, STUDENT)
+    assert [(t.name, t.config, t.training.seed) for t in trials] == [
+        ("sft_s0", "sft", 0), ("sft_s1", "sft", 1), ("fkl_s0", "fkl", 0), ("fkl_s1", "fkl", 1)]
+    assert [t.step_id for t in trials][:2] == ["train_student_sft_s0", "train_student_sft_s1"]
+    one = expand_trials(SweepConfig(seeds=[3, 4]), BASE, STUDENT)
+    assert [(t.name, t.training.seed) for t in one] == [("fkl_s3", 3), ("fkl_s4", 4)]
 
 
 def test_a_trial_result_survives_the_json_round_trip_of_its_artifact():
     history = [{"step": 1, "loss": 3.5, "kd_loss": 1.25}, {"step": 2, "loss": 3.0, "kd_loss": 1.0}]
-    result = TrialResult(trial="fkl", step="train_student_fkl", params=trial_params(BASE, STUDENT),
-                         metrics={"teacher_forced_kl": 1.5}, history=history, seconds=12.3, warnings=["w"],
-                         training=BASE.model_copy(update={"objective": "fkl"}))
+    scores = Scores(split="validation", ids=["v0", "v1"], per_example={"teacher_forced_kl": [1.0, 2.0]},
+                    weights={"teacher_forced_kl": [3.0, 1.0]})
+    result = TrialResult(trial="fkl", config="fkl", objective="fkl", step="train_student_fkl",
+                         params=trial_params(BASE, STUDENT), scores=scores, history=history, seconds=12.3,
+                         warnings=["w"], training=BASE.model_copy(update={"objective": "fkl"}), train_ids=["t0"])
     again = TrialResult.model_validate_json(result.model_dump_json())
-    assert again == result
+    assert again == result and again.metrics == {"teacher_forced_kl": 1.25}  # token-weighted
     assert again.history[0]["step"] == 1 and isinstance(again.history[0]["step"], int)
     assert again.training.objective == "fkl" and again.seconds == 12.3
 
