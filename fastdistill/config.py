@@ -356,8 +356,49 @@ class BornAgainConfig(_Section):
                                          "(false: run to the limit; the champion still only moves on improvement).")
 
 
+def memory_bytes(quantity: str | int) -> int:
+    """Bytes of a Kubernetes memory quantity ("64Gi", "48G", "512Mi"); ValueError naming the value otherwise."""
+    from kubernetes.utils import parse_quantity
+
+    try:
+        return int(parse_quantity(quantity))
+    except ValueError:
+        raise ValueError(f"{quantity!r} is not a Kubernetes memory quantity (e.g. 128Gi, 48G, 512Mi)") from None
+
+
+class PoolConfig(_Section):
+    """One node pool of the cluster, as Terraform provisions it (infra/terraform/<gke|eks> variables)."""
+
+    instance_type: str = Field(min_length=1, description="Machine type of its nodes (g6.8xlarge, g2-standard-32).")
+    memory: str = Field(description="Memory of one node, a Kubernetes quantity (128Gi).")
+    gpus: int = Field(0, ge=0, description="GPUs per node.")
+    gpu_memory: str | None = Field(None, description="Memory of one GPU (an L4: 24Gi); required when gpus > 0.")
+
+    @field_validator("memory", "gpu_memory")
+    @classmethod
+    def _quantity(cls, value: str | None) -> str | None:
+        if value is not None:
+            memory_bytes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _gpu_memory_with_gpus(self) -> PoolConfig:
+        if self.gpus and self.gpu_memory is None:
+            raise ValueError(f"gpus = {self.gpus} needs gpu_memory (the memory of one GPU, e.g. 24Gi for an L4)")
+        return self
+
+
+class ClusterConfig(_Section):
+    """The node pools of the Kubernetes cluster a run is placed on. No pipeline takes this section: the checks
+    before a run (`fastdistill.infra.capacity`) read it to refuse a pod that does not fit its pool, and a step
+    whose models do not fit its pod."""
+
+    pools: dict[str, PoolConfig] = Field(min_length=1, description="By the `pool` label the steps select.")
+
+
 class RunConfig(_Section):
-    """Everything under `parameters:` in a run YAML: one section per pipeline parameter."""
+    """Everything under `parameters:` in a run YAML: one section per pipeline parameter, plus `cluster`
+    (optional, read only by the Kubernetes checks)."""
 
     data: DataConfig
     synthesis: SynthesisConfig = SynthesisConfig()
@@ -369,6 +410,7 @@ class RunConfig(_Section):
     evaluation: EvaluationConfig = EvaluationConfig()
     registry: RegistryConfig = RegistryConfig()
     born_again: BornAgainConfig = BornAgainConfig()
+    cluster: ClusterConfig | None = None
 
     @model_validator(mode="before")
     @classmethod

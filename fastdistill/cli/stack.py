@@ -29,21 +29,25 @@ def stack(ctx: click.Context, tracking_uri: str | None) -> None:
 
 @stack.command("k8s")
 @click.option("--outputs", "outputs_path", type=click.Path(path_type=Path), required=True,
-              help="JSON from `terraform -chdir=infra/terraform/gke output -json`.")
-@click.option("--image-builder", type=click.Choice(["gcp", "local"]), default="gcp", show_default=True,
-              help="gcp: Cloud Build; local: the Docker daemon on this machine.")
+              help="JSON from `terraform -chdir=infra/terraform/<gke|eks> output -json`; its `cloud` picks the stack.")
+@click.option("--image-builder", type=click.Choice(["gcp", "aws", "local"]), default=None,
+              help="gcp: Cloud Build (GKE's default); local: the Docker daemon on this machine (EKS's default); "
+                   "aws: AWS CodeBuild, with --codebuild-project.")
+@click.option("--codebuild-project", default=None, help="With --image-builder aws: the CodeBuild project to build in.")
 @click.option("--no-activate", is_flag=True, help="Register without making it the active stack.")
-def stack_k8s(outputs_path: Path, image_builder: str, no_activate: bool) -> None:
-    """Register the Kubernetes stack from Terraform outputs.
+def stack_k8s(outputs_path: Path, image_builder: str | None, codebuild_project: str | None, no_activate: bool) -> None:
+    """Register the Kubernetes stack (GKE or EKS) from Terraform outputs.
 
-    Kubernetes orchestrator, GCS artifact store, Artifact Registry, image
-    builder, MLflow tracker and registry on the cluster's MLflow. MLflow's
-    password is read from MLFLOW_TRACKING_PASSWORD into the ZenML secret
-    `fastdistill_mlflow`; components only reference it. Idempotent."""
+    Kubernetes orchestrator, artifact store (GCS or S3), container registry
+    (Artifact Registry or ECR), image builder, MLflow tracker and registry on
+    the cluster's MLflow. MLflow's password is read from
+    MLFLOW_TRACKING_PASSWORD into a ZenML secret; components only reference
+    it. Idempotent."""
     from fastdistill.infra.k8s_stack import StackOutputsError, register_k8s_stack
 
     try:
-        info = register_k8s_stack(outputs_path, image_builder, activate=not no_activate)
+        info = register_k8s_stack(outputs_path, image_builder, activate=not no_activate,
+                                  codebuild_project=codebuild_project)
     except (StackOutputsError, RuntimeError) as err:  # RuntimeError: a component of that name with another flavor
         fail(str(err))
     for kind, name in info.components.items():

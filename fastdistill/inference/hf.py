@@ -18,16 +18,22 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 
 from fastdistill.inference.chat import encode_chat_prompt, load_tokenizer
 from fastdistill.inference.types import Generation, GenerationStats
+from fastdistill.models.precision import inference_dtype
 
 
 class HFBackend:
-    """A causal LM loaded from a local directory, generating in batches on CPU or one GPU."""
+    """A causal LM loaded from a local directory, generating in batches on CPU or one GPU.
+
+    fp32 on the CPU, bf16 (fp16 without bf16 support) on a GPU: `fastdistill.models.precision`, the rule the
+    Kubernetes placement check also estimates with. Top-k logprobs are computed in fp32 either way (`_one`).
+    """
 
     def __init__(self, model_dir: Path, device: str | None = None):
         self.model_dir = Path(model_dir)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = load_tokenizer(self.model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(self.model_dir, dtype=torch.float32).to(self.device).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(
+            self.model_dir, dtype=inference_dtype(self.device)).to(self.device).eval()
         self.stats = GenerationStats()
 
     @classmethod

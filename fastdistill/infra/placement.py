@@ -3,22 +3,24 @@
 `checked_document` is what every command that runs or schedules a pipeline
 does first: Kubernetes settings checked strictly, `steps:` glob keys expanded
 into the pipeline's invocation ids, GPU counts checked against the teacher
-(see `fastdistill.infra.k8s`). `dry_run_placement` builds the Jobs ZenML's
-Kubernetes orchestrator would submit and returns one row per pod, for the
+(see `fastdistill.infra.k8s`), and pods checked against the cluster's pools
+and the models their steps load (`fastdistill.infra.capacity`).
+`dry_run_placement` builds the Jobs ZenML's Kubernetes orchestrator would
+submit and returns one row per pod, with the weights each step loads, for the
 `--dry-run` table.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fastdistill.infra import k8s
+from fastdistill.infra import capacity, k8s
 from fastdistill.run_config import ConfigError, pipeline_sections
 
-COLUMNS = ("step", "pool", "GPUs", "CPU", "memory", "tolerations")
+COLUMNS = ("step", "pool", "GPUs", "CPU", "memory", "tolerations", "model weights")
 
 
 def needs_check(document: dict) -> bool:
@@ -40,6 +42,8 @@ def checked_document(config_path: Path, document: dict, params, load_pipeline: C
         ids = k8s.invocation_ids(pipeline, pipeline_sections(params, pipeline))
         document = {**document, "steps": k8s.expand_step_patterns(document.get("steps") or {}, ids, str(config_path))}
         k8s.check_gpu_sizing(document, params, str(config_path))
+        capacity.check_pools(document, params, str(config_path))
+        capacity.check_model_memory(document, params, ids, str(config_path))
     except k8s.PlacementError as err:
         raise ConfigError(str(err)) from None
     return document
@@ -51,6 +55,7 @@ class Placement:
 
     rows: list[k8s.StepPlacement]
     base_image: str  # what the image is built on: the run YAML's dockerfile or parent image
+    estimates: dict[str, capacity.StepEstimate] = field(default_factory=dict)  # by step: the weights it loads
 
     @property
     def images(self) -> list[str]:
@@ -64,6 +69,7 @@ class Placement:
     def table_rows(self) -> list[list[str]]:
         with_image = len(self.images) > 1
         return [[row.step, row.pool, str(row.gpus), row.cpu, row.memory, ", ".join(row.tolerations) or "-",
+                 self.estimates[row.step].short() if row.step in self.estimates else "-",
                  *((row.image,) if with_image else ())] for row in self.rows]
 
 
@@ -83,7 +89,8 @@ def dry_run_placement(document: dict, params, pipeline, registry_uri: str | None
     rows = k8s.placement(manifests)
     for row in rows:
         k8s.validate_job(manifests[row.step], row.step)
-    return Placement(rows, base_image(document))
+    steps = [row.step for row in rows if row.step != k8s.ORCHESTRATOR_JOB]
+    return Placement(rows, base_image(document), capacity.step_estimates(document, params, steps))
 
 
 def active_registry_uri() -> str | None:

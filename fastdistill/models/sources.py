@@ -62,6 +62,17 @@ def _kind(spec: str) -> str:
     raise ModelSpecError(f"'{spec}' is not a model spec; use {ACCEPTED}")
 
 
+def spec_kind(spec: str) -> str:
+    """Which form `spec` has: packaged, tiny, registry, directory or hub (refused with the accepted forms otherwise)."""
+    return _kind(spec)
+
+
+def tiny_name_and_layers(spec: str) -> tuple[str, int]:
+    """NAME and N of `tiny:NAME?layers=N` (N defaults to the tiny models' default)."""
+    match = _TINY.fullmatch(spec)
+    return match["name"], int(match["layers"] or DEFAULT_LAYERS)
+
+
 def validate_spec(spec: str) -> None:
     """Cheap check (nothing is loaded or downloaded) that `spec` has one of the accepted forms."""
     _kind(spec)

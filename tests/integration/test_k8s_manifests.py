@@ -162,7 +162,7 @@ def test_stack_k8s_registers_six_components_from_terraform_outputs_once(compiled
 
 def expected_pool(step: str) -> str:
     """Where configs/k8s.yaml must put a step: by rule, so new steps (the sweep's trials) are covered too."""
-    if step in ("synthesize", "teacher_inference"):  # both run the teacher with vLLM
+    if step in ("synthesize", "teacher_inference", "evaluate"):  # the teacher with vLLM; evaluate's three models
         return "gpu-inference"
     if step == "train_student" or step.startswith("train_student_"):
         return "gpu-train"
@@ -237,8 +237,8 @@ def test_a_scheduled_born_again_chain_is_a_cronjob_whose_generations_never_overl
     assert container.image.startswith(REGISTRY) and container.image == compiled["born_again_jobs"]["teacher_inference"][
         "spec"]["template"]["spec"]["containers"][0]["image"]
     rows = {row.step: row for row in placement(compiled["born_again_jobs"]) if row.step != ORCHESTRATOR_JOB}
-    for step in ("teacher_inference", "original_teacher_inference"):
+    for step in ("teacher_inference", "original_teacher_inference", "evaluate"):
         assert (rows[step].pool, rows[step].gpus) == ("gpu-inference", 1), step
     assert (rows["train_student"].pool, rows["train_student"].gpus) == ("gpu-train", 1)
-    for step in ("plan_generation", "evaluate", "score_against_original", "register_generation"):
+    for step in ("plan_generation", "score_against_original", "register_generation"):
         assert (rows[step].pool, rows[step].gpus) == ("system", 0), step

@@ -189,9 +189,22 @@ def test_every_ingress_rule_is_one_the_plan_assertions_cover():
     assert all(conf["ingress"] == [] and conf["egress"] == [] for conf in groups.values())
 
 
-def test_gpu_node_groups_match_the_pools_and_gpu_requests_of_configs_k8s_yaml():
+def test_configs_k8s_eks_yaml_describes_the_node_groups_the_module_creates():
+    # The checks before a run size pods and models against parameters.cluster.pools: it must be this module's.
+    variables = _eks_blocks("variable")
+    groups = variables["gpu_node_groups"]["default"]
+    document = yaml.safe_load((ROOT / "configs" / "k8s_eks.yaml").read_text())
+    pools = document["parameters"]["cluster"]["pools"]
+    assert set(pools) == {"system"} | set(groups)
+    assert pools["system"]["instance_type"] == variables["system_instance_type"]["default"]
+    for name, group in groups.items():
+        assert [pools[name]["instance_type"]] == group["instance_types"], name
+        assert pools[name]["gpus"] == group["gpus_per_node"], name
+
+
+def test_gpu_node_groups_match_the_pools_and_gpu_requests_of_configs_k8s_eks_yaml():
     groups = _eks_blocks("variable")["gpu_node_groups"]["default"]
-    document = yaml.safe_load((ROOT / "configs" / "k8s.yaml").read_text())
+    document = yaml.safe_load((ROOT / "configs" / "k8s_eks.yaml").read_text())
     steps = {step: c["settings"]["orchestrator.kubernetes"]["pod_settings"] for step, c in document["steps"].items()}
     gpu_pools = {pod["node_selectors"]["pool"] for pod in steps.values() if "nvidia.com/gpu" in pod["resources"]["limits"]}
     assert gpu_pools == set(groups)

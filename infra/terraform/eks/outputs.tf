@@ -1,4 +1,4 @@
-# Read by `python run.py stack k8s --outputs outputs.json` (fastdistill/k8s_stack.py: StackOutputs):
+# Read by `python run.py stack k8s --outputs outputs.json` (fastdistill/infra/k8s_stack.py: AwsOutputs):
 # the names of ../gke/outputs.tf with cloud = "aws", then what the AWS side adds. No output carries a
 # secret: MLflow's password is in Secrets Manager (mlflow_password_secret), the database's too.
 

@@ -67,7 +67,7 @@ variable "cluster_admin_arns" {
 }
 
 variable "system_instance_type" {
-  description = "CPU node group `system`: load_seeds, quality_gate, evaluate, register_student, MLflow, the orchestrator pod, the cluster autoscaler."
+  description = "CPU node group `system`: load_seeds, quality_gate, register_student, MLflow, the orchestrator pod, the cluster autoscaler."
   type        = string
   default     = "m6i.2xlarge"
 }
@@ -80,14 +80,15 @@ variable "system_max_size" {
 
 variable "gpu_node_groups" {
   description = <<-EOT
-    GPU node groups, keyed by the `pool` label the run config selects (configs/k8s.yaml).
+    GPU node groups, keyed by the `pool` label the run config selects (configs/k8s_eks.yaml).
     Each scales from 0 (nothing is paid while no step runs) to max_size through the cluster
     autoscaler (manifests/cluster-autoscaler.yaml), is tainted nvidia.com/gpu=present:NoSchedule,
     and boots an EKS GPU AMI (NVIDIA driver and container toolkit; the device plugin is
     manifests/nvidia-device-plugin.yaml). capacity_type SPOT is usually far below the on-demand price (it floats) and can be taken
     away mid-step (the step's Job retries it). gpus_per_node must match the instance type and
     cover the steps' nvidia.com/gpu requests (teacher.tensor_parallel_size); the instance's memory
-    must hold the steps' requests (64Gi in configs/k8s.yaml, hence 128 GiB instances).
+    must hold the steps' requests (gpu-train 64Gi, hence 128 GiB; gpu-inference 40Gi), and
+    parameters.cluster.pools of configs/k8s_eks.yaml must describe these groups (the checks before a run read it).
   EOT
   type = map(object({
     instance_types = list(string)

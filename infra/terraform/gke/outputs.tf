@@ -1,4 +1,4 @@
-# Read by `python run.py stack k8s --outputs outputs.json` (fastdistill/k8s_stack.py: StackOutputs).
+# Read by `python run.py stack k8s --outputs outputs.json` (fastdistill/infra/k8s_stack.py: GcpOutputs).
 # No output carries a secret: MLflow's password is in Secret Manager (mlflow_password_secret).
 
 output "cloud" {

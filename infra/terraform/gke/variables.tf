@@ -57,7 +57,7 @@ variable "master_cidr" {
 }
 
 variable "system_machine_type" {
-  description = "CPU pool: load_seeds, synthesize, quality_gate, evaluate, register_student, MLflow, the orchestrator pod."
+  description = "CPU pool: load_seeds, quality_gate, register_student, MLflow, the orchestrator pod (configs/k8s.yaml describes it under parameters.cluster)."
   type        = string
   default     = "e2-standard-8"
 }

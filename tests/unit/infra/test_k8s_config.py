@@ -47,7 +47,7 @@ def test_configs_k8s_yaml_passes_every_check(k8s):
     expanded = expand_step_patterns(document["steps"], DISTILL_IDS, "configs/k8s.yaml")
     check_gpu_sizing({**document, "steps": expanded}, params)
     assert params.teacher.backend == "vllm"
-    assert sorted(expanded) == ["synthesize", "teacher_inference", "train_student"]
+    assert sorted(expanded) == ["evaluate", "synthesize", "teacher_inference", "train_student"]
 
 
 @pytest.mark.parametrize("mutate, expected", [

@@ -84,9 +84,10 @@ def test_one_image_is_named_once_below_the_table():
     placement = Placement([_row("(orchestrator)"), _row("train_student", "gpu-train", 1, tolerations=(
         "nvidia.com/gpu:NoSchedule",))], "infra/docker/cuda.Dockerfile")
     assert placement.images == ["reg/fastdistill:distill-orchestrator"]
-    assert placement.columns == ("step", "pool", "GPUs", "CPU", "memory", "tolerations")
-    assert placement.table_rows() == [["(orchestrator)", "system", "0", "500m", "2Gi", "-"],
-                                      ["train_student", "gpu-train", "1", "500m", "2Gi", "nvidia.com/gpu:NoSchedule"]]
+    assert placement.columns == ("step", "pool", "GPUs", "CPU", "memory", "tolerations", "model weights")
+    assert placement.table_rows() == [["(orchestrator)", "system", "0", "500m", "2Gi", "-", "-"],
+                                      ["train_student", "gpu-train", "1", "500m", "2Gi", "nvidia.com/gpu:NoSchedule",
+                                       "-"]]
 
 
 def test_steps_in_different_images_get_an_image_column():

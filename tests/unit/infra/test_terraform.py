@@ -77,6 +77,17 @@ def test_the_pools_match_the_node_selectors_of_configs_k8s_yaml(resources):
     assert selected == {"system"} | set(_blocks("variable")["gpu_pools"]["default"])
 
 
+def test_configs_k8s_yaml_describes_the_pools_the_gke_module_creates():
+    # The checks before a run size pods and models against parameters.cluster.pools: it must be this module's.
+    variables = _blocks("variable")
+    gpu_pools = variables["gpu_pools"]["default"]
+    pools = yaml.safe_load((ROOT / "configs" / "k8s.yaml").read_text())["parameters"]["cluster"]["pools"]
+    assert set(pools) == {"system"} | set(gpu_pools)
+    assert pools["system"]["instance_type"] == variables["system_machine_type"]["default"]
+    for name, pool in gpu_pools.items():
+        assert (pools[name]["instance_type"], pools[name]["gpus"]) == (pool["machine_type"], pool["gpus_per_node"])
+
+
 def test_every_gpu_request_fits_on_one_node_of_its_pool():
     # A pod asking for more GPUs than a node of its pool has would stay Pending forever (the autoscaler cannot help).
     from fastdistill.infra.k8s import gpu_limit
@@ -146,6 +157,18 @@ def test_secrets_reach_pods_only_by_reference():
     for pod in pods:
         assert all("value" not in e for e in pod.get("env", [])), "env values must come from valueFrom"
         assert [e["secretRef"]["name"] for e in pod["env_from"]] == ["fastdistill-hub-token"]
+
+
+def test_the_mlflow_image_has_what_both_clusters_mlflow_servers_import():
+    # Both clusters run `mlflow server --app-name basic-auth` (Flask-WTF: the `auth` extra) on PostgreSQL; the
+    # EKS start script reads Secrets Manager with boto3, which also serves S3 artifacts; GKE's use GCS.
+    pins = dict(re.findall(r"'?([A-Za-z0-9_.\[\]-]+)==([0-9.]+)'?", (ROOT / "infra/docker/mlflow.Dockerfile").read_text()))
+    project_mlflow = re.search(r'"mlflow==([0-9.]+)"', (ROOT / "pyproject.toml").read_text())[1]
+    assert pins.pop("mlflow[auth]") == project_mlflow  # the server speaks the clients' version
+    assert set(pins) == {"psycopg2-binary", "google-cloud-storage", "boto3"}
+    eks = (ROOT / "infra/terraform/eks/manifests/mlflow.yaml").read_text()
+    assert "import boto3" in eks and '"--app-name", "basic-auth"' in eks
+    assert '"--app-name", "basic-auth"' in (GKE / "mlflow.tf").read_text()
 
 
 @pytest.mark.skipif(not CHECKOV.exists(), reason=f"checkov is not installed: {CHECKOV} is created by scripts/setup.sh --with-checkov (make test)")
