@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fastdistill.infra.local_stack import ensure_component, ensure_stack
+from fastdistill.infra.local_stack import ensure_component, ensure_secret, ensure_stack
 
 STACK_NAME = "fastdistill_k8s"
 SECRET_NAME = "fastdistill_mlflow"
@@ -136,10 +136,4 @@ def register_k8s_stack(outputs_path: Path, image_builder: Literal["gcp", "local"
 
 
 def _ensure_secret(client, values: dict[str, str]) -> None:
-    try:
-        existing = client.get_secret(SECRET_NAME, allow_partial_name_match=False, allow_partial_id_match=False)
-    except KeyError:
-        client.create_secret(SECRET_NAME, values=values)
-        return
-    if existing.secret_values != values:
-        client.update_secret(existing.id, add_or_update_values=values)
+    ensure_secret(client, SECRET_NAME, values)
