@@ -73,7 +73,7 @@ def print_dry_run(config_path: Path, document: dict, params, load_pipeline=disti
     """The resolved parameters, and with Kubernetes settings the pods each step would run in."""
     from fastdistill.infra.k8s import uses_kubernetes
 
-    console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), markup=False, highlight=False)
     if uses_kubernetes(document):
         try:
             _print_placement(document, params, load_pipeline())
