@@ -88,24 +88,39 @@ def _cross_checks(params: RunConfig) -> list[str]:
 
 
 def _shape_problems(params: RunConfig) -> list[str]:
-    """The student and the token budget against the teacher's shape, where that is known without loading it."""
-    from fastdistill.models.shapes import chat_template_tokens, teacher_layers
+    """The student (layers, vocabulary) and the token budget against the teacher's shape, where known without
+    loading a model (`fastdistill.models.shapes`)."""
+    return _layer_problems(params) + _vocabulary_problems(params) + _budget_problems(params)
 
-    spec, problems = params.teacher.model, []
-    layers = teacher_layers(spec)
+
+def _layer_problems(params: RunConfig) -> list[str]:
+    from fastdistill.models.shapes import teacher_layers
+
+    spec, layers = params.teacher.model, teacher_layers(params.teacher.model)
     asked = [("student.num_layers", params.student.num_layers)]
     asked += [("sweep.grid.num_layers", n) for n in params.sweep.grid.get("num_layers", [])]
-    for field, wanted in asked:
-        if layers is not None and isinstance(wanted, int) and wanted > layers:
-            problems.append(f"{field} ({wanted}) exceeds the teacher {spec}'s {layers} layers: a student is built "
-                            f"from the teacher's own layers; use at most {layers}")
-    template = chat_template_tokens(spec)
-    shortest = None if template is None else template + params.gate.min_prompt_tokens
-    if shortest is not None and shortest > params.training.max_length:
-        problems.append(f"training.max_length ({params.training.max_length}) fits no example: the teacher's chat "
-                        f"template takes {template} tokens and every prompt at least gate.min_prompt_tokens "
-                        f"({params.gate.min_prompt_tokens}), leaving no token of the answer; use at least {shortest + 1}")
-    return problems
+    return [f"{field} ({wanted}) exceeds the teacher {spec}'s {layers} layers: a student is built from the teacher's "
+            f"own layers; use at most {layers}"
+            for field, wanted in asked if layers is not None and isinstance(wanted, int) and wanted > layers]
+
+
+def _vocabulary_problems(params: RunConfig) -> list[str]:
+    from fastdistill.models.shapes import vocabulary_mismatch
+
+    student = params.student.model
+    why = None if student is None else vocabulary_mismatch(params.teacher.model, student)
+    return [f"student.model {student}: {why}"] if why else []
+
+
+def _budget_problems(params: RunConfig) -> list[str]:
+    from fastdistill.models.shapes import chat_template_tokens
+
+    template, training, gate = chat_template_tokens(params.teacher.model), params.training, params.gate
+    if template is None or template + gate.min_prompt_tokens <= training.max_length:
+        return []
+    return [(f"training.max_length ({training.max_length}) fits no example: the teacher's chat template takes "
+             f"{template} tokens and every prompt at least gate.min_prompt_tokens ({gate.min_prompt_tokens}), leaving "
+             f"no token of the answer; use at least {template + gate.min_prompt_tokens + 1}")]
 
 
 def validate_parameters(parameters: dict[str, Any], source: str = "config") -> RunConfig:

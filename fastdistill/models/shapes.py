@@ -76,3 +76,25 @@ def _tokenizer_source(spec: str) -> Path | None:
         name = TOKENIZER_SOURCE if kind == "tiny" else spec.removeprefix("packaged:")
         return tokenizer_dir(name, cache_dir_or_default(None))
     return None
+
+
+def vocabulary_mismatch(teacher: str, student: str) -> str | None:
+    """Why a given student's tokenizer is not the teacher's (token-level KD needs the same), or None.
+
+    None too when either tokenizer is not at hand without a download; the vocabulary guard then decides
+    when the models load.
+    """
+    from fastdistill.inference.chat import load_tokenizer
+    from fastdistill.models.vocab import vocab_sha256
+
+    try:
+        sources = _tokenizer_source(teacher), _tokenizer_source(student)
+        if None in sources:
+            return None
+        ours, theirs = (load_tokenizer(source) for source in sources)
+    except (OSError, ValueError, RuntimeError, KeyError):  # no tokenizer at hand: the run itself will say why
+        return None
+    if vocab_sha256(ours) == vocab_sha256(theirs):
+        return None
+    return (f"its tokenizer ({len(theirs)} tokens) is not the teacher {teacher}'s ({len(ours)} tokens): token-level "
+            "distillation needs the same tokenizer; pick a student of the teacher's family or set student.num_layers")

@@ -112,3 +112,21 @@ def test_zenml_top_level_fields_are_validated_by_zenml_before_a_run():
 def test_a_misspelled_key_inside_a_step_entry_is_refused():
     with pytest.raises(ConfigError, match=r"^my.yaml: steps.evaluate.enable_cach: unknown key; a step takes \["):
         check_zenml_fields({"steps": {"evaluate": {"enable_cach": False}}}, "my.yaml")
+
+
+def test_a_given_student_with_another_tokenizer_is_refused(seeds, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    words = ["<unk>", "<pad>", "</s>", "the", "a", "cat"]
+    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(words)}, unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    other = tmp_path / "other-student"
+    PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
+                            eos_token="</s>").save_pretrained(other)
+    (other / "config.json").write_text('{"num_hidden_layers": 2, "vocab_size": 6}')
+    message = _error(_tiny(seeds, student={"model": str(other)}))
+    assert f"student.model {other}: its tokenizer (6 tokens) is not the teacher tiny:teacher's (" in message
+    assert "token-level distillation needs the same tokenizer" in message
+    same = validate_parameters(_tiny(seeds, student={"model": "tiny:student"}))  # the packaged tokenizer too
+    assert same.student.model == "tiny:student"
