@@ -176,6 +176,41 @@ def test_run_artifacts_stay_inside_the_project(stack_run):
     assert "Failed to disable MLflow autologging" not in stack_run["log"]
 
 
+REMOTE_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from zenml.client import Client
+from zenml.enums import StackComponentType as T
+from fastdistill.infra.local_stack import LOCAL_SECRET, TRACKER_NAME, ensure_local_stack
+
+info = ensure_local_stack(Path(sys.argv[1]), "http://127.0.0.1:5999")  # configured only: nothing connects
+tracker = Client().get_stack_component(T.EXPERIMENT_TRACKER, TRACKER_NAME)
+secret = Client().get_secret(LOCAL_SECRET, allow_partial_name_match=False, allow_partial_id_match=False)
+print(json.dumps({"uri": info.tracking_uri, "config": {k: v for k, v in tracker.configuration.items() if v},
+                  "secret": secret.secret_values}))
+"""
+
+
+def test_a_remote_tracking_server_gets_the_credentials_from_mlflows_variables_as_secret_references(tmp_path):
+    """ZenML's tracker refuses an http(s) URI without credentials; they come from MLFLOW_TRACKING_USERNAME /
+    MLFLOW_TRACKING_PASSWORD and stay in a ZenML secret, never in the component's configuration."""
+    project = tmp_path / "project"
+    project.mkdir()
+    script = project / "remote.py"
+    script.write_text(REMOTE_SCRIPT)
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-config"), "ZENML_ANALYTICS_OPT_IN": "false",
+           "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": "s3cret"}
+    out = subprocess.run([sys.executable, str(script), str(project)], env=env, cwd=project, capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-4000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["uri"] == "http://127.0.0.1:5999"
+    assert result["config"]["tracking_username"] == "{{fastdistill_mlflow_local.username}}"
+    assert result["config"]["tracking_password"] == "{{fastdistill_mlflow_local.password}}"
+    assert "s3cret" not in json.dumps(result["config"])
+    assert result["secret"] == {"username": "alice", "password": "s3cret"}
+
+
 # -------------------------------------------------------------------------- registry
 
 NAME = "fastdistill-student"
