@@ -210,3 +210,19 @@ def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(pro
     assert f"error: the promotion lock fastdistill-student.promotion-lock is {held}" in out
     assert "Traceback" not in err and "TimeoutError" not in out + err
     assert client.get_model_version("fastdistill-student", "1").aliases == []  # nothing moved
+
+
+def test_registry_repair_removes_what_a_killed_registration_left(project, registry, student_dir, tmp_path):
+    from test_registry_crash import _kill_during_registration
+    from test_stack_and_registry import NAME, _aliases, _register, _versions
+
+    _register(student_dir, 0.30)
+    _kill_during_registration(registry, student_dir, tmp_path)  # v2 incomplete, champion moved to it, lock left
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, out, err = _run(project, "registry", "repair", "--tracking-uri", uri)
+    assert code == 0, out + err[-3000:]
+    assert f"{NAME}: removed incomplete version(s) ['2']; aliases restored" in out
+    assert _versions(registry) == ["1"] and _aliases(registry) == {"challenger": "1", "champion": "1"}
+    assert [m.name for m in registry.search_registered_models()] == [NAME]  # the dead process's lock is gone
+    code, out, _ = _run(project, "registry", "repair", "--tracking-uri", uri)
+    assert code == 0 and f"{NAME}: nothing to repair" in out
