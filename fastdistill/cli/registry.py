@@ -61,7 +61,7 @@ def registry() -> None:
 @click.option("--model-name", default="fastdistill-student", show_default=True)
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None, help="MLflow tracking URI.")
 def repair(model_name: str, tracking_uri: str | None) -> None:
-    """Remove versions a crashed registration left incomplete and restore the aliases they moved.
+    """Remove versions a crashed registration left incomplete, undo interrupted manual promotions, restore aliases.
 
     Takes the promotion lock (a dead holder's lock is reclaimed at once), so
     it never touches a registration in progress. Every registration does
@@ -76,10 +76,13 @@ def repair(model_name: str, tracking_uri: str | None) -> None:
     client = MlflowClient()
     try:
         with PromotionLock(client, model_name, notify=warn):
-            removed = transaction.repair(client, model_name)
+            repaired = transaction.repair(client, model_name)
     except (LockHeld, MlflowException, RuntimeError) as err:
         fail(_one_line(err), code=RUN_FAILED)
-    if removed:
-        console.print(f"{model_name}: removed incomplete version(s) {removed}; aliases restored", markup=False)
-    else:
+    if repaired.removed:
+        console.print(f"{model_name}: removed incomplete version(s) {repaired.removed}; aliases restored", markup=False)
+    if repaired.unpromoted:
+        console.print(f"{model_name}: undid the interrupted manual promotion of version(s) {repaired.unpromoted}; "
+                      "aliases and tags restored", markup=False)
+    if not (repaired.removed or repaired.unpromoted):
         console.print(f"{model_name}: nothing to repair", markup=False)

@@ -252,7 +252,7 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None, st
         versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
         raise ValueError(f"{name} has no version {version}; versions: {versions or 'none'}") from None
     with PromotionLock(client, name, timeout_s=lock_timeout_s, notify=notify):
-        if version in transaction.repair(client, name):
+        if version in transaction.repair(client, name).removed:
             raise ValueError(f"{name} v{version} was left incomplete by a registration that did not finish and has "
                              "been removed; register it again")
         champion = _champion(client, name)
@@ -266,6 +266,7 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None, st
         record = {"promotion.decision": "manual", "promotion.reason": reason,
                   "promotion.by": user or getpass.getuser(), "promotion.at": stamp}
         try:
+            transaction.begin_promotion(client, name, version, before, tags_before, record)
             if champion is not None:
                 client.set_registered_model_alias(name, PREVIOUS, champion.version)
             client.set_registered_model_alias(name, CHAMPION, version)
@@ -273,8 +274,9 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None, st
                 client.set_model_version_tag(name, version, key, value)
             if stage_sync is not None:
                 stage_sync("production", tags_before)
+            transaction.end_promotion(client, name, version)
         except BaseException as err:
-            _restore_tags(client, name, version, tags_before, record)
+            _restore_tags(client, name, version, tags_before, {**record, transaction.PROMOTION_TAG: ""})
             _roll_back(client, name, None, before, True, err)
             raise
     previous = None if champion is None else str(champion.version)

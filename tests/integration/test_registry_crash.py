@@ -21,7 +21,7 @@ import pytest
 from test_stack_and_registry import NAME, _aliases, _register, _versions
 
 from fastdistill.registry.lock import LOCK_SUFFIX, LockHeld, PromotionLock
-from fastdistill.registry.transaction import INCOMPLETE, STATE_TAG
+from fastdistill.registry.transaction import INCOMPLETE, PROMOTION_TAG, STATE_TAG
 
 HERE = Path(__file__).resolve().parent
 LOCK = NAME + LOCK_SUFFIX
@@ -51,14 +51,37 @@ with mlflow.start_run():
 """
 
 
+KILLED_PROMOTION = r"""
+import sys, time
+import mlflow
+from fastdistill.registry.mlflow_registry import promote
+
+uri, name, version = sys.argv[2:5]
+mlflow.set_tracking_uri(uri)
+
+
+def wait_to_be_killed(stage, tags):
+    print("ALIASES-MOVED", stage, flush=True)
+    time.sleep(600)
+
+
+promote(name, version, reason="by hand", stage_sync=wait_to_be_killed)
+"""
+
+
 def _kill_during_registration(client, student: Path, tmp_path: Path) -> int:
     """Start a registration in a subprocess, SIGKILL it after its aliases moved; its pid."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     experiment_id = client.get_experiment_by_name("registry-test").experiment_id
-    script = tmp_path / "register.py"
-    script.write_text(KILLED_REGISTRATION)
+    return _kill_at_stage_sync(KILLED_REGISTRATION, tmp_path, experiment_id, str(student))
+
+
+def _kill_at_stage_sync(script_text: str, tmp_path: Path, *args: str) -> int:
+    """Run a registry script in a subprocess, SIGKILL it once its aliases moved (in `stage_sync`); its pid."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    script = tmp_path / "killed.py"
+    script.write_text(script_text)
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}  # this checkout's fastdistill, not an installed one
-    proc = subprocess.Popen([sys.executable, str(script), str(HERE), uri, experiment_id, str(student)],
+    proc = subprocess.Popen([sys.executable, str(script), str(HERE), uri, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
@@ -88,6 +111,22 @@ def test_a_registration_killed_after_its_version_exists_is_undone_by_the_next(re
     for version in registry.search_model_versions(f"name='{NAME}'"):
         assert version.tags["promotion.decision"] in ("promote", "hold") and STATE_TAG not in version.tags
     assert [m.name for m in registry.search_registered_models()] == [NAME]  # the lock is gone
+
+
+def test_a_manual_promotion_killed_halfway_is_undone_by_the_next_registration(registry, student_dir, tmp_path):
+    _register(student_dir, 0.30)
+    _register(student_dir, 0.20)
+    held = dict(registry.get_model_version(NAME, "2").tags)
+    _kill_at_stage_sync(KILLED_PROMOTION, tmp_path, NAME, "2")
+    # What the crash left: v2 champion with the manual tags, and the record of what to put back.
+    assert _aliases(registry) == {"challenger": "2", "champion": "2", "previous-champion": "1"}
+    tags = registry.get_model_version(NAME, "2").tags
+    assert tags["promotion.decision"] == "manual" and PROMOTION_TAG in tags
+
+    result = _register(student_dir, 0.25)
+    assert (result.version, result.decision) == ("3", "hold")  # compared with the real champion, v1
+    assert _aliases(registry) == {"challenger": "3", "champion": "1"}
+    assert dict(registry.get_model_version(NAME, "2").tags) == held  # its hold decision, no promotion.by
 
 
 def _dead_process() -> tuple[str, str]:
