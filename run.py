@@ -2,7 +2,7 @@
 
     python run.py                                  # the quickstart (configs/quickstart.yaml)
     python run.py distill --config configs/tiny.yaml --no-cache
-    python run.py distill --config my.yaml --dry-run   # validate only
+    python run.py distill --config my.yaml --dry-run   # the preflight only: config, MLflow store, report dir
     python run.py stack                            # create/show the local ZenML + MLflow stack
     python run.py stack k8s --outputs outputs.json # register the Kubernetes stack from Terraform outputs
     python run.py evaluate --model models:/fastdistill-student@champion --data my.jsonl --output metrics.json

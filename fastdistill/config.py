@@ -16,7 +16,8 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -27,6 +28,22 @@ from fastdistill.training import objectives
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_a_number(cls, value: Any, info) -> Any:
+        # pydantic's lax mode reads `true` as 1 for an int or float field: `batch_size: true` would train one
+        # example at a time. Only bools are refused: a quoted "8" is still the number meant.
+        if isinstance(value, bool) and _is_number(cls.model_fields[info.field_name].annotation):
+            raise ValueError(f"expected a number, got {value!r}")
+        return value
+
+
+def _is_number(annotation: Any) -> bool:
+    """Whether a field holds a number: int or float, optionally `| None`."""
+    if get_origin(annotation) in (Union, UnionType):
+        return all(_is_number(arg) or arg is type(None) for arg in get_args(annotation))
+    return annotation in (int, float)
 
 
 class DataConfig(_Section):

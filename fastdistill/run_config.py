@@ -84,7 +84,43 @@ def _cross_checks(params: RunConfig) -> list[str]:
                         "the teacher's stored answers, which must then be greedy too (temperature 0)")
     if "num_layers" in params.sweep.grid and params.student.model is not None:
         problems.append("sweep.grid.num_layers builds students from the teacher's layers; unset student.model")
-    return problems
+    return problems + _shape_problems(params)
+
+
+def _shape_problems(params: RunConfig) -> list[str]:
+    """The student (layers, vocabulary) and the token budget against the teacher's shape, where known without
+    loading a model (`fastdistill.models.shapes`)."""
+    return _layer_problems(params) + _vocabulary_problems(params) + _budget_problems(params)
+
+
+def _layer_problems(params: RunConfig) -> list[str]:
+    from fastdistill.models.shapes import teacher_layers
+
+    spec, layers = params.teacher.model, teacher_layers(params.teacher.model)
+    asked = [("student.num_layers", params.student.num_layers)]
+    asked += [("sweep.grid.num_layers", n) for n in params.sweep.grid.get("num_layers", [])]
+    return [f"{field} ({wanted}) exceeds the teacher {spec}'s {layers} layers: a student is built from the teacher's "
+            f"own layers; use at most {layers}"
+            for field, wanted in asked if layers is not None and isinstance(wanted, int) and wanted > layers]
+
+
+def _vocabulary_problems(params: RunConfig) -> list[str]:
+    from fastdistill.models.shapes import vocabulary_mismatch
+
+    student = params.student.model
+    why = None if student is None else vocabulary_mismatch(params.teacher.model, student)
+    return [f"student.model {student}: {why}"] if why else []
+
+
+def _budget_problems(params: RunConfig) -> list[str]:
+    from fastdistill.models.shapes import chat_template_tokens
+
+    template, training, gate = chat_template_tokens(params.teacher.model), params.training, params.gate
+    if template is None or template + gate.min_prompt_tokens <= training.max_length:
+        return []
+    return [(f"training.max_length ({training.max_length}) fits no example: the teacher's chat template takes "
+             f"{template} tokens and every prompt at least gate.min_prompt_tokens ({gate.min_prompt_tokens}), leaving "
+             f"no token of the answer; use at least {template + gate.min_prompt_tokens + 1}")]
 
 
 def validate_parameters(parameters: dict[str, Any], source: str = "config") -> RunConfig:
@@ -108,15 +144,41 @@ def load_run_config(path: Path) -> tuple[dict[str, Any], RunConfig]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file does not exist")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if document is None:  # an empty file would otherwise run every default: the quickstart's whole run
+        raise ConfigError(f"{path}: the file is empty; a run YAML needs a parameters: section "
+                          "(`parameters: {}` runs every default)")
     if not isinstance(document, dict):
         raise ConfigError(f"{path}: expected a mapping with model:, settings:, parameters:, steps: keys")
     unknown = sorted(set(document) - ZENML_TOP_LEVEL_KEYS)
     if unknown:
         raise ConfigError(f"{path}: unknown top-level key(s) {unknown}; FastDistill settings go under parameters:")
+    if "parameters" not in document:
+        raise ConfigError(f"{path}: no parameters: section; FastDistill's settings go there "
+                          "(`parameters: {}` runs every default)")
     return document, validate_parameters(document.get("parameters") or {}, str(path))
+
+
+def check_zenml_fields(document: dict[str, Any], source: str) -> None:
+    """ZenML's own fields of a run YAML, validated by ZenML's models as the run would, but before it starts.
+
+    ZenML ignores unknown keys inside a `steps:` entry, so those are refused here (a misspelled
+    `enable_cache` would otherwise do nothing). Imports ZenML: only the commands that run pipelines call it.
+    """
+    from zenml.config.pipeline_run_configuration import PipelineRunConfiguration
+    from zenml.config.step_configurations import StepConfigurationUpdate
+
+    problems = [f"steps.{step}.{key}: unknown key; a step takes {sorted(StepConfigurationUpdate.model_fields)}"
+                for step, entry in (document.get("steps") or {}).items() if isinstance(entry, dict)
+                for key in entry if key not in StepConfigurationUpdate.model_fields]
+    try:
+        PipelineRunConfiguration.model_validate({k: v for k, v in document.items() if k != "parameters"})
+    except ValidationError as err:
+        problems += [_describe(e) for e in err.errors()]
+    if problems:
+        raise ConfigError(_joined(source, problems))
 
 
 def resolved_document(document: dict, params: RunConfig, accepted: set[str], no_cache: bool = False) -> dict:

@@ -9,6 +9,8 @@ from rich.text import Text
 
 from fastdistill.cli.common import (
     load_config,
+    local_stack,
+    preflight,
     print_dry_run,
     read_config,
     run,
@@ -47,18 +49,18 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
     """
     pipeline = born_again_pipeline()
     document, params = load_config(config_path, born_again_pipeline, chain=True)
+    preflight(tracking_uri, report_dir)
     if dry_run:
         print_dry_run(config_path, document, params, born_again_pipeline)
         return
-    from fastdistill.infra.local_stack import ensure_local_stack
     from fastdistill.registry import born_again
 
-    local = ensure_local_stack(ROOT, tracking_uri)
+    local = local_stack(tracking_uri)
     chain, name = params.born_again, born_again.chain_model_name(params.registry.model_name, params.born_again)
 
     def run_generation(plan: born_again.Plan) -> None:
         console.print(f"chain [bold]{chain.chain_id}[/]: generation {plan.generation} learns from {plan.teacher}")
-        finished = run(pipeline, config_path, document, params, no_cache)
+        finished = run(pipeline, config_path, document, params, no_cache, tracking_uri=local.tracking_uri)
         _, report = summary_and_report(finished, local.tracking_uri, report_dir)
         console.print(f"generation {plan.generation} report: {report}")
 

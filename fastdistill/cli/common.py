@@ -28,28 +28,52 @@ def read_config(config_path: Path):
 
 
 def load_config(config_path: Path, load_pipeline=distill_pipeline, chain: bool = False):
-    """`read_config`, then the Kubernetes placement checked against the pipeline (`steps:` globs expanded).
+    """`read_config`, ZenML's own fields checked, then the step placement checked against the pipeline.
 
     `chain`: also the checks a Born-Again chain's YAML needs.
     """
     from fastdistill.infra.placement import checked_document
+    from fastdistill.run_config import check_zenml_fields
 
     document, params = read_config(config_path)
     try:
+        check_zenml_fields(document, str(config_path))
         if chain:
             from fastdistill.registry.born_again import check_run_document
 
             check_run_document(document, str(config_path))
         return checked_document(config_path, document, params, load_pipeline), params
-    except ValueError as err:  # ConfigError from the placement, or a chain's check_run_document
+    except ValueError as err:  # ConfigError from ZenML's fields or the placement, or a chain's check_run_document
         fail(str(err))
+
+
+def preflight(tracking_uri: str | None, report_dir: Path | None = None) -> str:
+    """The MLflow store and the output location checked before any step (and by `--dry-run`); the tracking URI.
+
+    Creates nothing: the default store's directory is only named, not made.
+    """
+    from fastdistill.infra.local_stack import default_tracking_uri
+    from fastdistill.infra.preflight import (
+        PreflightError,
+        check_output_dir,
+        check_tracking_store,
+    )
+
+    uri = tracking_uri or default_tracking_uri(ROOT, create=False)
+    try:
+        check_tracking_store(uri)
+        if report_dir is not None:
+            check_output_dir(report_dir)
+    except PreflightError as err:
+        fail(str(err))
+    return uri
 
 
 def print_dry_run(config_path: Path, document: dict, params, load_pipeline=distill_pipeline) -> None:
     """The resolved parameters, and with Kubernetes settings the pods each step would run in."""
     from fastdistill.infra.k8s import uses_kubernetes
 
-    console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False))
+    console.print(yaml.safe_dump(params.model_dump(mode="json"), sort_keys=False), markup=False, highlight=False)
     if uses_kubernetes(document):
         try:
             _print_placement(document, params, load_pipeline())
@@ -75,12 +99,12 @@ def _print_placement(document: dict, params, pipeline) -> None:
                       soft_wrap=True)
 
 
-def run(pipeline, config_path: Path, document: dict, params, no_cache: bool, schedule=None):
+def run(pipeline, config_path: Path, document: dict, params, no_cache: bool, schedule=None, tracking_uri=None):
     """Run the pipeline on the config; a failed run exits 1 naming each failed step with its error."""
     from fastdistill.infra.runs import RunFailed, run_pipeline
 
     try:
-        return run_pipeline(pipeline, config_path, document, params, ROOT, no_cache, schedule)
+        return run_pipeline(pipeline, config_path, document, params, ROOT, no_cache, schedule, tracking_uri)
     except RunFailed as err:
         fail(str(err), code=RUN_FAILED)
 
@@ -95,4 +119,19 @@ def summary_and_report(run, tracking_uri: str, report_dir: Path):
         summary = summary_of_run(reload(run), tracking_uri)
     except MissingSummary as err:
         fail(str(err), code=RUN_FAILED)
-    return summary, write_report(summary, report_dir)
+    try:
+        return summary, write_report(summary, report_dir)
+    except OSError as err:  # checked by the preflight; this is a change since then, said in one line
+        fail(f"the run finished but its report could not be written to {report_dir}: {err.strerror or err} "
+             f"(python run.py report {summary.run_name} writes it again)", code=RUN_FAILED)
+
+
+def local_stack(tracking_uri: str | None):
+    """`ensure_local_stack` for this project; its refusals (a broken MLflow integration, a component of that
+    name with another flavor) exit 2 in one line."""
+    from fastdistill.infra.local_stack import ensure_local_stack
+
+    try:
+        return ensure_local_stack(ROOT, tracking_uri)
+    except RuntimeError as err:
+        fail(str(err))

@@ -6,16 +6,24 @@ from pathlib import Path
 
 import click
 
-from fastdistill.cli.common import load_config, print_dry_run, run, summary_and_report
+from fastdistill.cli.common import (
+    load_config,
+    local_stack,
+    preflight,
+    print_dry_run,
+    run,
+    summary_and_report,
+)
 from fastdistill.cli.console import console
-from fastdistill.cli.paths import QUICKSTART, REPORTS, ROOT
+from fastdistill.cli.paths import QUICKSTART, REPORTS
 
 
 @click.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path), default=QUICKSTART, show_default=True,
               help="Run YAML: ZenML keys (model, settings, steps) plus FastDistill's `parameters:` sections.")
 @click.option("--no-cache", is_flag=True, help="Re-run every step instead of reusing cached outputs.")
-@click.option("--dry-run", is_flag=True, help="Validate the config and print the resolved parameters, then exit.")
+@click.option("--dry-run", is_flag=True, help="Run the preflight (config, ZenML fields, tracking store, report "
+              "directory) and print the resolved parameters, then exit.")
 @click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
               help="MLflow tracking URI (default: a SQLite store under .fastdistill/mlflow). Env: MLFLOW_TRACKING_URI.")
 @click.option("--report-dir", type=click.Path(path_type=Path), default=REPORTS, show_default=True,
@@ -32,15 +40,15 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     file or an unknown model spec stop the run before any step starts.
     """
     document, params = load_config(config_path)
+    preflight(tracking_uri, report_dir)  # the tracking store and the report directory, before any step
     if dry_run:
         print_dry_run(config_path, document, params)
         return
-    from fastdistill.infra.local_stack import ensure_local_stack
     from fastdistill.reporting.summary import print_summary
 
-    local = ensure_local_stack(ROOT, tracking_uri)
+    local = local_stack(tracking_uri)
     from pipelines import distill as distill_pipeline
 
-    finished = run(distill_pipeline, config_path, document, params, no_cache)
+    finished = run(distill_pipeline, config_path, document, params, no_cache, tracking_uri=local.tracking_uri)
     summary, report = summary_and_report(finished, local.tracking_uri, report_dir)
     print_summary(summary, report, console)

@@ -31,17 +31,32 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
     The teacher answers every prompt (top-k logprobs) and the model is
     compared with it: quality, fidelity, calibration, diversity, exposure
     bias, judge, efficiency and speculative decoding."""
-    from fastdistill.models import ModelSpecError, VocabularyMismatchError
-
-    _, params = read_config(config_path)
-    import mlflow
-
     from fastdistill.evaluation.evaluate_file import (
+        MLFLOW_SCHEMES,
         InputError,
         evaluate_file,
+        read_prompts,
         write_json,
     )
     from fastdistill.infra.local_stack import default_tracking_uri
+    from fastdistill.infra.preflight import (
+        PreflightError,
+        check_output_file,
+        check_tracking_store,
+    )
+    from fastdistill.models import ModelSpecError, VocabularyMismatchError
+
+    try:  # the output location and the data before the evaluation, which takes minutes, not after it
+        if output is not None:
+            check_output_file(output)
+        read_prompts(data_path)
+        if model_uri.startswith(MLFLOW_SCHEMES):  # the registry the model comes from
+            check_tracking_store(tracking_uri or default_tracking_uri(ROOT, create=False), credentials=False)
+    except (PreflightError, InputError) as err:
+        fail(str(err))
+    _, params = read_config(config_path)
+    import mlflow
+
     from fastdistill.reporting.summary import RunSummary, print_summary
 
     mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(ROOT))
@@ -50,7 +65,10 @@ def evaluate(model_uri: str, data_path: Path, output: Path | None, teacher_spec:
     except (InputError, ModelSpecError, VocabularyMismatchError) as err:
         fail(str(err))
     if output is not None:
-        write_json(document, output)
+        try:
+            write_json(document, output)
+        except OSError as err:  # changed since the check above: say so, in one line
+            fail(f"--output {output}: could not be written ({err.strerror or err})")
     scores = result.scores
     summary = RunSummary(f"evaluate {model_uri}", f"teacher {document['teacher']}", scores.values(),
                          split=scores.split, warnings=[w.model_dump() for w in result.warnings],

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from rich.text import Text
 
 from fastdistill.cli.console import console, fail, warn
-from fastdistill.cli.paths import ROOT
 
 
 @click.group(invoke_without_command=True)
@@ -20,11 +20,11 @@ def stack(ctx: click.Context, tracking_uri: str | None) -> None:
     experiment tracker and model registry (SQLite under .fastdistill/mlflow)."""
     if ctx.invoked_subcommand is not None:
         return
-    from fastdistill.infra.local_stack import ensure_local_stack
+    from fastdistill.cli.common import local_stack, preflight
 
-    info = ensure_local_stack(ROOT, tracking_uri)
-    console.print(f"stack [bold]{info.stack_name}[/] active: tracker {info.tracker_name}, "
-                  f"registry {info.registry_name}, MLflow at {info.tracking_uri}")
+    info = local_stack(preflight(tracking_uri))  # a store it cannot use is named before ZenML is configured
+    console.print(Text.assemble("stack ", (info.stack_name, "bold"), f" active: tracker {info.tracker_name}, "
+                                f"registry {info.registry_name}, MLflow at {info.tracking_uri}"), soft_wrap=True)
 
 
 @stack.command("k8s")
@@ -53,6 +53,7 @@ def stack_k8s(outputs_path: Path, image_builder: str | None, codebuild_project: 
     for kind, name in info.components.items():
         console.print(f"  {kind:<20} {name}")
     state = "registered" if no_activate else "active"
-    console.print(f"stack [bold]{info.stack_name}[/] {state}; MLflow at {info.tracking_uri}")
+    console.print(Text.assemble("stack ", (info.stack_name, "bold"), f" {state}; MLflow at {info.tracking_uri}"),
+                  soft_wrap=True)
     for warning in info.warnings:
         warn(warning)

@@ -9,6 +9,7 @@ import pandas as pd
 
 from fastdistill.config import DataConfig
 from fastdistill.data.splits import TEST, assign_splits
+from fastdistill.data.text_lines import utf8_lines
 
 SEED_FIELDS = ("id", "category", "prompt", "reference")
 CANDIDATE_COLUMNS = ["id", "category", "prompt", "reference", "source", "split"]
@@ -23,20 +24,9 @@ class SeedFileError(ValueError):
 
 def _decoded_lines(path: Path) -> list[tuple[int, str]]:
     """(line number, text) of every non-blank line; bytes are decoded per line so a bad byte is located."""
-    raw = path.read_bytes()
-    if not raw.strip():
+    if not path.read_bytes().strip():
         raise SeedFileError(f"{path}: the file is empty; write one JSON object per line with fields {list(SEED_FIELDS)}")
-    lines = []
-    for number, chunk in enumerate(raw.split(b"\n"), start=1):
-        try:
-            text = chunk.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise SeedFileError(
-                f"{path}:{number}: not UTF-8 (byte 0x{chunk[err.start]:02x} at column {err.start + 1}); save the file as UTF-8"
-            ) from None
-        if text.strip():
-            lines.append((number, text.removeprefix("\ufeff")))
-    return lines
+    return utf8_lines(path, SeedFileError)
 
 
 def _seed_row(where: str, line: str) -> dict:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from fastdistill.config import EvaluationConfig, TeacherConfig
 from fastdistill.data.splits import TEST
+from fastdistill.data.text_lines import utf8_lines
 from fastdistill.evaluation.catalog import grouped
 from fastdistill.evaluation.scores import Scores
 from fastdistill.evaluation.statistics import CONFIDENCE, Estimate
@@ -36,9 +37,7 @@ def read_prompts(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"{path}: data file does not exist")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, line in utf8_lines(path, InputError):
         try:
             row = json.loads(line)
         except json.JSONDecodeError as err:
@@ -154,8 +153,11 @@ def rescore(model_uri: str, outputs: TeacherOutputs, config: EvaluationConfig) -
 
 
 def write_json(document: dict, path: Path) -> None:
-    """Written aside and renamed: a failed run never leaves a partial file."""
+    """Written aside and renamed: a failed write never leaves a partial file, nor the file written aside."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(document, indent=2, default=str))
-    tmp.replace(path)
+    try:
+        tmp.write_text(json.dumps(document, indent=2, default=str))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -41,7 +41,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fastdistill.infra.local_stack import ensure_component, ensure_stack
+from fastdistill.infra.local_stack import ensure_component, ensure_secret, ensure_stack
 
 PASSWORD_ENV = "MLFLOW_TRACKING_PASSWORD"
 EXPERIMENT_NAME = "fastdistill"
@@ -226,7 +226,7 @@ def register_k8s_stack(outputs_path: Path, image_builder: str | None = None, pas
                                 f"`export {PASSWORD_ENV}={hint}`")
     names = NAMES[outputs.cloud]
     client = Client()
-    _ensure_secret(client, names.secret, {"username": outputs.mlflow_username, "password": password})
+    ensure_secret(client, names.secret, {"username": outputs.mlflow_username, "password": password})
     for kind, (name, flavor, configuration) in specs.items():
         ensure_component(client, kind, name, flavor, configuration)
     components = {kind: name for kind, (name, _, _) in specs.items()}
@@ -252,13 +252,3 @@ def _warnings(client, cloud: str) -> tuple[str, ...]:
         warnings.append(f"registered, but this client lacks {', '.join(missing)}: running on the stack or reading "
                         f"its artifacts from here fails until you run `{INSTALL_HINT[cloud]}`")
     return tuple(warnings)
-
-
-def _ensure_secret(client, name: str, values: dict[str, str]) -> None:
-    try:
-        existing = client.get_secret(name, allow_partial_name_match=False, allow_partial_id_match=False)
-    except KeyError:
-        client.create_secret(name, values=values)
-        return
-    if existing.secret_values != values:
-        client.update_secret(existing.id, add_or_update_values=values)

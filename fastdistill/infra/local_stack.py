@@ -26,6 +26,7 @@ REGISTRY_NAME = "fastdistill_mlflow_registry"
 EXPERIMENT_NAME = "fastdistill"
 DEFAULT_COMPONENT = "default"  # ZenML's local orchestrator and local artifact store
 TRACKER_LOGGER = "zenml.integrations.mlflow.experiment_trackers.mlflow_experiment_tracker"
+LOCAL_SECRET = "fastdistill_mlflow_local"  # a remote tracking server's credentials, referenced by the tracker
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,11 @@ class LocalStack:
     tracking_uri: str
 
 
-def default_tracking_uri(project_root: Path) -> str:
-    """`sqlite:///<project>/.fastdistill/mlflow/mlflow.db` (the directory is created)."""
+def default_tracking_uri(project_root: Path, create: bool = True) -> str:
+    """`sqlite:///<project>/.fastdistill/mlflow/mlflow.db` (with `create`, the directory is created)."""
     store = Path(project_root).resolve() / ".fastdistill" / "mlflow"
-    store.mkdir(parents=True, exist_ok=True)
+    if create:
+        store.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{store / 'mlflow.db'}"
 
 
@@ -65,8 +67,7 @@ def ensure_local_stack(project_root: Path, tracking_uri: str | None = None) -> L
     client.activate_root(project_root)  # the project's repository, whatever the working directory is
     uri = tracking_uri or default_tracking_uri(project_root)
     _ensure_experiment(uri)
-    ensure_component(client, T.EXPERIMENT_TRACKER, TRACKER_NAME, "mlflow",
-                     {"tracking_uri": uri, "experiment_name": EXPERIMENT_NAME})
+    ensure_component(client, T.EXPERIMENT_TRACKER, TRACKER_NAME, "mlflow", tracker_configuration(client, uri))
     ensure_component(client, T.MODEL_REGISTRY, REGISTRY_NAME, "mlflow", {})
     ensure_stack(client, STACK_NAME, {
         T.ORCHESTRATOR: DEFAULT_COMPONENT,
@@ -161,3 +162,33 @@ def ensure_stack(client, stack_name: str, components: dict) -> None:
     changed = {kind: name for kind, name in components.items() if current.get(kind) != [name]}
     if changed:
         client.update_stack(stack_name, component_updates=changed)
+
+
+def ensure_secret(client, name: str, values: dict[str, str]) -> None:
+    """Create the ZenML secret, or update the values that changed."""
+    try:
+        existing = client.get_secret(name, allow_partial_name_match=False, allow_partial_id_match=False)
+    except KeyError:
+        client.create_secret(name, values=values)
+        return
+    if existing.secret_values != values:
+        client.update_secret(existing.id, add_or_update_values=values)
+
+
+def tracker_configuration(client, uri: str) -> dict[str, str]:
+    """The MLflow tracker's configuration; a remote server's credentials as references to a ZenML secret.
+
+    ZenML's tracker refuses an http(s) URI without credentials. They come from MLflow's own variables
+    (`fastdistill.infra.preflight.remote_credentials`) and never enter the component's configuration.
+    """
+    from fastdistill.infra.preflight import remote_credentials
+
+    configuration = {"tracking_uri": uri, "experiment_name": EXPERIMENT_NAME}
+    if not uri.startswith(("http://", "https://")):
+        return configuration
+    credentials = remote_credentials()
+    if not credentials:
+        raise RuntimeError(f"MLflow at {uri} needs credentials: set MLFLOW_TRACKING_USERNAME and "
+                           "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN")
+    ensure_secret(client, LOCAL_SECRET, credentials)
+    return configuration | {f"tracking_{key}": f"{{{{{LOCAL_SECRET}.{key}}}}}" for key in credentials}

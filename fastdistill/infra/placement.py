@@ -1,12 +1,13 @@
 """A run's Kubernetes placement before it runs: the checked run YAML, and the dry run's table of step pods.
 
 `checked_document` is what every command that runs or schedules a pipeline
-does first: Kubernetes settings checked strictly, `steps:` glob keys expanded
-into the pipeline's invocation ids, GPU counts checked against the teacher
-(see `fastdistill.infra.k8s`), and pods checked against the cluster's pools
-and the models their steps load (`fastdistill.infra.capacity`).
-`dry_run_placement` builds the Jobs ZenML's Kubernetes orchestrator would
-submit and returns one row per pod, with the weights each step loads, for the
+does first: Kubernetes settings checked strictly, `steps:` keys checked against
+the pipeline's invocation ids on every stack and glob keys expanded into them,
+GPU counts checked against the teacher (see `fastdistill.infra.k8s`), and pods
+checked against the cluster's pools and the models their steps load
+(`fastdistill.infra.capacity`). `dry_run_placement` builds the Jobs ZenML's
+Kubernetes orchestrator would submit and returns one row per pod, with the
+weights each step loads, for the
 `--dry-run` table.
 """
 
@@ -19,20 +20,24 @@ from typing import Any
 
 from fastdistill.infra import capacity, k8s
 from fastdistill.run_config import ConfigError, pipeline_sections
+from fastdistill.training.sweep import TRAIN_STEP, with_trial_step_settings
 
 COLUMNS = ("step", "pool", "GPUs", "CPU", "memory", "tolerations", "model weights")
 
 
 def needs_check(document: dict) -> bool:
-    """Whether the run YAML has Kubernetes settings or glob `steps:` keys (otherwise it is used as written)."""
-    return k8s.uses_kubernetes(document) or any("*" in key for key in document.get("steps") or {})
+    """Whether the run YAML has Kubernetes settings or `steps:` entries (otherwise it is used as written)."""
+    return k8s.uses_kubernetes(document) or bool(document.get("steps"))
 
 
 def checked_document(config_path: Path, document: dict, params, load_pipeline: Callable[[], Any]) -> dict:
-    """The run YAML with Kubernetes settings checked and `steps:` glob keys expanded; untouched without either.
+    """The run YAML with Kubernetes settings checked and `steps:` keys checked and glob keys expanded.
 
-    `load_pipeline` returns the pipeline the YAML is for; it is only called when there is something to
-    check (importing the pipelines imports ZenML and the steps). Raises `ConfigError`, one problem a line.
+    Every `steps:` key must name a step of the pipeline, on any stack: ZenML only warns about one it does not
+    know, so a misspelled key would silently leave its step unconfigured. `train_student` is first copied to
+    every sweep trial's id (`with_trial_step_settings`). `load_pipeline` returns the pipeline the YAML is for;
+    it is only called when there is something to check (importing the pipelines imports ZenML and the steps).
+    Raises `ConfigError`, one problem a line.
     """
     if not needs_check(document):
         return document
@@ -40,13 +45,19 @@ def checked_document(config_path: Path, document: dict, params, load_pipeline: C
     try:
         k8s.check_kubernetes_settings(document, str(config_path))
         ids = k8s.invocation_ids(pipeline, pipeline_sections(params, pipeline))
-        document = {**document, "steps": k8s.expand_step_patterns(document.get("steps") or {}, ids, str(config_path))}
+        steps = with_trial_step_settings(document.get("steps") or {}, trial_ids(ids))
+        document = {**document, "steps": k8s.expand_step_patterns(steps, ids, str(config_path))}
         k8s.check_gpu_sizing(document, params, str(config_path))
         capacity.check_pools(document, params, str(config_path))
         capacity.check_model_memory(document, params, ids, str(config_path))
     except k8s.PlacementError as err:
         raise ConfigError(str(err)) from None
     return document
+
+
+def trial_ids(invocation_ids: list[str]) -> list[str]:
+    """The training steps' ids: `train_student` alone, or one `train_student_<trial>` per sweep trial."""
+    return [i for i in invocation_ids if i == TRAIN_STEP or i.startswith(f"{TRAIN_STEP}_")] or [TRAIN_STEP]
 
 
 @dataclass(frozen=True)

@@ -2,16 +2,24 @@
 
 `run_pipeline` writes the resolved run YAML (`fastdistill.run_config`) and
 hands it to ZenML; when the run fails it raises `RunFailed` with the failing
-steps' own messages, which ZenML has only logged. ZenML is imported inside
-the functions: the CLI's `--help` and config validation never pay for it.
+steps' own messages, which ZenML has only logged. Those are read only from a
+run this invocation created: a run can fail before ZenML creates it (a
+config ZenML refuses, a stack that cannot start), and the pipeline's last run
+is then an older one whose error has nothing to do with this failure. ZenML
+is imported inside the functions: the CLI's `--help` and config validation
+never pay for it.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+from fastdistill.infra.abandoned_runs import mark_abandoned_runs, running_invocation
 from fastdistill.run_config import pipeline_parameters, write_resolved_config
+
+log = logging.getLogger(__name__)
 
 
 class RunFailed(RuntimeError):
@@ -30,30 +38,64 @@ def failure_details(run) -> str:
     )
 
 
-def latest_failure(pipeline_name: str) -> str:
-    """`failure_details` of the pipeline's latest run ("" when there is no run at all)."""
+def newest_run(pipeline_name: str):
+    """The pipeline's most recently created run (a light response), or None when it has none."""
     from zenml.client import Client
 
     try:
-        run = Client().get_pipeline(pipeline_name).last_run
-    except Exception:  # no run was even created: the caller's message is all there is
-        return ""
-    return failure_details(run)
+        runs = Client().list_pipeline_runs(pipeline=pipeline_name, sort_by="desc:created", size=1)
+    except KeyError:  # no pipeline of that name yet
+        return None
+    return runs.items[0] if runs.items else None
+
+
+def failure_since(pipeline_name: str, before) -> str:
+    """`failure_details` of a run created after `before` (the newest run when this invocation started), else ""."""
+    run = newest_run(pipeline_name)
+    if run is None or (before is not None and (run.id == before.id or run.created <= before.created)):
+        return ""  # ZenML created no run: the exception the caller holds is the whole story
+    return failure_details(_load_run(run.id))
+
+
+def _load_run(run_id):
+    from zenml.client import Client
+
+    return Client().get_pipeline_run(run_id)
 
 
 def run_pipeline(pipeline, config_path: Path, document: dict, params, root: Path, no_cache: bool = False,
-                 schedule: Any = None):
+                 schedule: Any = None, tracking_uri: str | None = None):
     """Run (or, with `schedule`, schedule) `pipeline` on the resolved YAML; return ZenML's run.
 
     Only the sections the pipeline takes are passed. Raises `RunFailed` with the failing steps' messages.
+    A run here first marks runs a killed invocation left "running" as failed (`abandoned_runs`); with
+    `tracking_uri`, their MLflow runs too.
     """
     resolved = write_resolved_config(config_path, document, params, pipeline_parameters(pipeline), root, no_cache)
     options = {"config_path": str(resolved)} | ({"schedule": schedule} if schedule is not None else {})
+    if schedule is None:
+        _mark_abandoned_runs(root, tracking_uri)
+    with running_invocation(root):
+        before = newest_run(pipeline.name)
+        try:
+            return pipeline.with_options(**options)()
+        except Exception as err:  # ZenML already logged the trace; repeat the failing step's own message
+            details = failure_since(pipeline.name, before) or _one_line(err)
+            raise RunFailed(f"{config_path}: the run failed: {details}") from err
+
+
+def _mark_abandoned_runs(root: Path, tracking_uri: str | None) -> None:
+    from fastdistill.infra.local_stack import STACK_NAME
+
     try:
-        return pipeline.with_options(**options)()
-    except Exception as err:  # ZenML already logged the trace; repeat the failing step's own message
-        details = latest_failure(pipeline.name) or f"{type(err).__name__}: {err}"
-        raise RunFailed(f"{config_path}: the run failed: {details}") from err
+        mark_abandoned_runs(root, STACK_NAME, tracking_uri)
+    except Exception as err:  # noqa: BLE001 (housekeeping of earlier runs never stops this one)
+        log.warning("could not check for runs a killed process left running: %s: %s", type(err).__name__, err)
+
+
+def _one_line(err: Exception) -> str:
+    """An exception as `Type: message` on one line (pydantic's multi-line messages joined)."""
+    return f"{type(err).__name__}: " + "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 def find_run(name_or_id: str):

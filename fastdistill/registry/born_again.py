@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict
 from fastdistill.config import BornAgainConfig
 from fastdistill.evaluation.scores import EvalMetrics
 from fastdistill.registry.mlflow_registry import Registration
+from fastdistill.registry.transaction import INCOMPLETE, STATE_TAG
 
 ORIGINAL = "original"
 
@@ -112,6 +113,8 @@ def read_chain(client: MlflowClient, model_name: str, chain: BornAgainConfig) ->
     found = []
     for v in versions:
         if v.tags.get("chain_id") != chain.chain_id or "generation" not in v.tags:
+            continue
+        if v.tags.get(STATE_TAG) == INCOMPLETE:  # a crashed registration: not a generation, the next one repairs it
             continue
         score = v.tags.get(f"metric.{chain.metric}")
         found.append(Generation(int(v.tags["generation"]), str(v.version), v.tags.get("teacher", ""),

@@ -9,13 +9,15 @@ been deleted (the champion's source run is only read as a fallback, for
 versions registered by other means). The decision is recorded as tags
 `promotion.decision` and `promotion.reason`.
 
-Registration is all-or-nothing: if anything fails once the version exists,
-the version is deleted and the aliases are put back as they were before the
-error propagates. An unreachable tracking server is detected before anything
-is written. Alias changes happen under a registry-wide lock (see
-`PromotionLock`), so two promotions racing are serialised: each one's
-`previous-champion` is the champion it really replaced, and there is exactly
-one champion at the end.
+Registration is a transaction (`fastdistill.registry.transaction`): if
+anything fails once the version exists, the version is deleted and the
+aliases are put back before the error propagates; a crash leaves at most a
+version tagged incomplete, which the next registration, manual promotion or
+`run.py registry repair` removes. An unreachable tracking server is detected
+before anything is written. Alias changes happen under a registry-wide lock
+with an owner and a lease (`fastdistill.registry.lock`), so two promotions
+racing are serialised: each one's `previous-champion` is the champion it
+really replaced, and there is exactly one champion at the end.
 """
 
 from __future__ import annotations
@@ -24,11 +26,6 @@ import getpass
 import importlib.metadata
 import logging
 import math
-import os
-import random
-import socket
-import time
-import uuid
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -42,6 +39,8 @@ from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
 from fastdistill.evaluation.scores import EvalMetrics
+from fastdistill.registry import transaction
+from fastdistill.registry.lock import LOCK_SUFFIX, LockHeld, PromotionLock  # noqa: F401 (re-exported)
 from fastdistill.registry.promotion import (
     Decision,
     Identity,
@@ -53,12 +52,12 @@ from fastdistill.registry.promotion import (
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 ARTIFACT_NAME = "student"
 EVALUATION_ARTIFACT = "registry/evaluation.json"  # the EvalMetrics a version was registered with
-LOCK_SUFFIX = ".promotion-lock"
 # Pinned in the logged model's requirements; listing them avoids MLflow's inference, which
 # re-loads the model in a subprocess and imports optional packages we do not ship.
 REQUIRED_PACKAGES = ("torch", "transformers", "accelerate", "safetensors")
 
 log = logging.getLogger(__name__)
+_exists, _aliases = transaction.exists, transaction.aliases
 
 # Called with (stage, version tags) after the aliases moved: "production" for a new champion, "staging" for
 # a challenger. The pipeline passes one that keeps ZenML's Model Control Plane stage in step (`model_stage`).
@@ -140,19 +139,24 @@ def register_student(
     if mlflow.active_run() is None:
         raise RuntimeError("register_student needs an active MLflow run (the step's experiment tracker run)")
     client = MlflowClient()
+    with PromotionLock(client, name):  # compare with the real champion, not one a crashed registration moved
+        transaction.repair(client, name)
     compared = _champion_scores(client, name, evaluation, allow_teacher_change, rescore)  # slow: before the lock
     info = _log_transformers_model(model_dir, metrics, tags)
     mlflow.log_dict(evaluation.model_dump(mode="json"), EVALUATION_ARTIFACT)
     with PromotionLock(client, name):
+        transaction.repair(client, name)  # what a crashed registration left, before anything else moves
         existed = _exists(client, name)
         aliases_before = _aliases(client, name) if existed else {}
         version = None
         try:
             version_tags = {**tags, **_identity_tags(evaluation), **_metric_tags(evaluation)}
-            version = str(mlflow.register_model(info.model_uri, name, tags=version_tags).version)
+            pending = transaction.pending_tags(aliases_before, existed)
+            version = str(mlflow.register_model(info.model_uri, name, tags={**version_tags, **pending}).version)
             result = _apply_gate(client, name, version, evaluation, policy, compared)
             if stage_sync is not None:
                 stage_sync("production" if result.promoted else "staging", version_tags)
+            transaction.commit(client, name, version)
             return result
         except BaseException as err:
             _roll_back(client, name, version, aliases_before, existed, err)
@@ -229,66 +233,9 @@ def _champion_scores(client: MlflowClient, name: str, evaluation: EvalMetrics, a
     return _Compared(version=str(champion.version), evaluation=rescored, note=note)
 
 
-class PromotionLock:
-    """A registry-wide mutex for alias changes: a registered model named `<name>.promotion-lock`.
-
-    MLflow has no compare-and-set for aliases, but creating a registered
-    model that already exists fails atomically in every store (a unique name
-    in the database), on a remote server as on a local file. The holder
-    deletes it when done, and only if it is still its own; a lock created
-    more than `stale_after_s` ago (a crashed holder) is broken. Age comes from
-    the store's own creation timestamp, written in the same row as the name.
-    """
-
-    def __init__(self, client: MlflowClient, name: str, timeout_s: float = 120.0, stale_after_s: float = 300.0):
-        self.client, self.lock_name = client, name + LOCK_SUFFIX
-        self.timeout_s, self.stale_after_s = timeout_s, stale_after_s
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
-
-    def __enter__(self) -> PromotionLock:
-        deadline = time.monotonic() + self.timeout_s
-        while True:
-            try:
-                self.client.create_registered_model(
-                    self.lock_name, tags={"owner": self.token},
-                    description="Held while FastDistill moves aliases; deleted when done. Safe to delete if stale.")
-                return self
-            except MlflowException as err:
-                busy = "database is locked" in str(err)  # SQLite under concurrent writers: try again
-                if not busy and err.error_code not in ("RESOURCE_ALREADY_EXISTS", "TEMPORARILY_UNAVAILABLE"):
-                    raise
-            self._break_if_stale()
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"registered model '{self.lock_name}' is held by another promotion for over "
-                                   f"{self.timeout_s:.0f} s; delete it if no promotion is running")
-            time.sleep(random.uniform(0.05, 0.25))  # jitter: racing waiters do not retry in lockstep
-
-    def _break_if_stale(self) -> None:
-        try:
-            held = self.client.get_registered_model(self.lock_name)
-        except MlflowException:
-            return
-        created = (held.creation_timestamp or 0) / 1000.0
-        if created and time.time() - created > self.stale_after_s:
-            log.warning("breaking stale promotion lock %s held by %s", self.lock_name, held.tags.get("owner"))
-            try:
-                self.client.delete_registered_model(self.lock_name)
-            except MlflowException:
-                pass
-
-    def __exit__(self, *exc) -> None:
-        try:
-            owner = self.client.get_registered_model(self.lock_name).tags.get("owner")
-            if owner == self.token:
-                self.client.delete_registered_model(self.lock_name)
-            else:
-                log.warning("promotion lock %s was broken while held (now held by %s)", self.lock_name, owner)
-        except MlflowException as err:
-            log.warning("could not release promotion lock %s: %s", self.lock_name, err)
-
-
-def promote(name: str, version: str, *, reason: str, user: str | None = None,
-            stage_sync: StageSync | None = None, client: MlflowClient | None = None) -> Registration:
+def promote(name: str, version: str, *, reason: str, user: str | None = None, stage_sync: StageSync | None = None,
+            client: MlflowClient | None = None, notify: Callable[[str], None] = log.warning,
+            lock_timeout_s: float = 120.0) -> Registration:
     """Make `version` the champion by hand, recording who and why as version tags.
 
     Idempotent: promoting the current champion changes nothing. The old
@@ -304,7 +251,10 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None,
     except MlflowException:
         versions = sorted((str(v.version) for v in client.search_model_versions(f"name='{name}'")), key=int)
         raise ValueError(f"{name} has no version {version}; versions: {versions or 'none'}") from None
-    with PromotionLock(client, name):
+    with PromotionLock(client, name, timeout_s=lock_timeout_s, notify=notify):
+        if version in transaction.repair(client, name).removed:
+            raise ValueError(f"{name} v{version} was left incomplete by a registration that did not finish and has "
+                             "been removed; register it again")
         champion = _champion(client, name)
         if champion is not None and str(champion.version) == version:
             return Registration(name=name, version=version, aliases=_aliases_of(client, name, version), promoted=True,
@@ -316,6 +266,7 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None,
         record = {"promotion.decision": "manual", "promotion.reason": reason,
                   "promotion.by": user or getpass.getuser(), "promotion.at": stamp}
         try:
+            transaction.begin_promotion(client, name, version, before, tags_before, record)
             if champion is not None:
                 client.set_registered_model_alias(name, PREVIOUS, champion.version)
             client.set_registered_model_alias(name, CHAMPION, version)
@@ -323,8 +274,9 @@ def promote(name: str, version: str, *, reason: str, user: str | None = None,
                 client.set_model_version_tag(name, version, key, value)
             if stage_sync is not None:
                 stage_sync("production", tags_before)
+            transaction.end_promotion(client, name, version)
         except BaseException as err:
-            _restore_tags(client, name, version, tags_before, record)
+            _restore_tags(client, name, version, tags_before, {**record, transaction.PROMOTION_TAG: ""})
             _roll_back(client, name, None, before, True, err)
             raise
     previous = None if champion is None else str(champion.version)
@@ -407,18 +359,6 @@ def _model_card(card_class, metrics: dict[str, float], tags: dict[str, str]):
     return card_class(f"---\n{header}---\n# FastDistill student\n\n" + "\n".join(lines) + "\n")
 
 
-def _exists(client: MlflowClient, name: str) -> bool:
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        return False
-    return True
-
-
-def _aliases(client: MlflowClient, name: str) -> dict[str, str]:
-    return {alias: str(version) for alias, version in client.get_registered_model(name).aliases.items()}
-
-
 def _apply_gate(client: MlflowClient, name: str, version: str, evaluation: EvalMetrics, policy: Policy,
                 compared: _Compared) -> Registration:
     champion = _champion(client, name)
@@ -454,32 +394,8 @@ def _apply_gate(client: MlflowClient, name: str, version: str, evaluation: EvalM
 
 def _roll_back(client: MlflowClient, name: str, version, aliases_before: dict[str, str], existed: bool,
                err: BaseException) -> None:
-    """Undo a failed registration: delete the new version, restore aliases, drop a model created for it.
-
-    Every undo step is attempted; what could not be undone is attached to
-    the original error as a note rather than replacing it.
-    """
-    failures = []
-
-    def attempt(what: str, action) -> None:
-        try:
-            action()
-        except Exception as undo_err:  # keep undoing; report below
-            failures.append(f"{what}: {type(undo_err).__name__}: {undo_err}")
-
-    if version is not None:
-        attempt(f"delete version {version}", lambda: client.delete_model_version(name, str(version)))
-    if not existed:
-        if _exists(client, name):
-            attempt(f"delete registered model {name}", lambda: client.delete_registered_model(name))
-    else:
-        current: dict[str, str] = {}
-        attempt("read aliases", lambda: current.update(_aliases(client, name)))
-        for alias, old in aliases_before.items():
-            if current.get(alias) != old:
-                attempt(f"restore alias {alias} -> v{old}",
-                        lambda a=alias, v=old: client.set_registered_model_alias(name, a, v))
-        for alias in current.keys() - aliases_before.keys():
-            attempt(f"remove alias {alias}", lambda a=alias: client.delete_registered_model_alias(name, a))
+    """Undo a failed registration (`transaction.undo`); what could not be undone is attached to the original error
+    as a note rather than replacing it."""
+    failures = transaction.undo(client, name, version, aliases_before, existed)
     if failures:
         err.add_note(f"registry rollback of {name} incomplete: " + "; ".join(failures))

@@ -23,7 +23,9 @@ import pytest
 import requests
 from mlflow.tracking import MlflowClient
 
+from fastdistill.evaluation.scores import EvalMetrics, Scores
 from fastdistill.registry import mlflow_registry as registry
+from fastdistill.registry.promotion import Policy
 
 NAME = "race-student"
 
@@ -148,6 +150,12 @@ def test_two_racing_promotions_leave_one_champion_and_a_consistent_lineage(serve
         client.delete_registered_model(NAME)
 
 
+def _evaluation(value: float) -> EvalMetrics:
+    """Per-example scores on four test prompts (the signature register_student takes since the CI gate)."""
+    scores = Scores(split="test", ids=["a", "b", "c", "d"], per_example={"rougeL_vs_teacher": [value] * 4})
+    return EvalMetrics(scores=scores, teacher="tiny:teacher", teacher_sha256="sha", test_set_sha256="set")
+
+
 def test_unreachable_server_fails_fast_and_leaves_the_registry_unchanged(server, tmp_path):
     client = MlflowClient(server["uri"])
     v1, v2 = _versions(client, 2)
@@ -161,8 +169,8 @@ def test_unreachable_server_fails_fast_and_leaves_the_registry_unchanged(server,
     mlflow.set_tracking_uri(server["uri"])
     try:
         with pytest.raises(registry.RegistryUnreachable, match=f"MLflow at {server['uri']} is unreachable"):
-            registry.register_student(model_dir, name=NAME, metrics={"rougeL_vs_teacher": 0.9}, tags={},
-                                      metric="rougeL_vs_teacher")
+            registry.register_student(model_dir, name=NAME, evaluation=_evaluation(0.9), tags={},
+                                      policy=Policy("rougeL_vs_teacher", True))
         with pytest.raises(registry.RegistryUnreachable, match="Nothing was registered"):
             registry.promote(NAME, v2, reason="during the outage")
     finally:

@@ -2,8 +2,8 @@
 
 The ZenML part runs in a subprocess: ZenML reads `ZENML_CONFIG_PATH` when it
 is imported, and the test must never touch the user's ~/.config/zenml. The
-registry part needs no ZenML: a SQLite MLflow store and a tiny Llama built
-here.
+registry part needs no ZenML: a SQLite MLflow store and a tiny Llama (the
+fixtures in conftest.py, shared with test_registry_crash.py).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import torch
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from fastdistill.registry.mlflow_registry import register_student
 from fastdistill.evaluation.scores import EvalMetrics, Scores
+from fastdistill.registry.mlflow_registry import register_student
 from fastdistill.registry.promotion import Policy
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -176,44 +176,44 @@ def test_run_artifacts_stay_inside_the_project(stack_run):
     assert "Failed to disable MLflow autologging" not in stack_run["log"]
 
 
+REMOTE_SCRIPT = r"""
+import json, sys
+from pathlib import Path
+from zenml.client import Client
+from zenml.enums import StackComponentType as T
+from fastdistill.infra.local_stack import LOCAL_SECRET, TRACKER_NAME, ensure_local_stack
+
+info = ensure_local_stack(Path(sys.argv[1]), "http://127.0.0.1:5999")  # configured only: nothing connects
+tracker = Client().get_stack_component(T.EXPERIMENT_TRACKER, TRACKER_NAME)
+secret = Client().get_secret(LOCAL_SECRET, allow_partial_name_match=False, allow_partial_id_match=False)
+print(json.dumps({"uri": info.tracking_uri, "config": {k: v for k, v in tracker.configuration.items() if v},
+                  "secret": secret.secret_values}))
+"""
+
+
+def test_a_remote_tracking_server_gets_the_credentials_from_mlflows_variables_as_secret_references(tmp_path):
+    """ZenML's tracker refuses an http(s) URI without credentials; they come from MLFLOW_TRACKING_USERNAME /
+    MLFLOW_TRACKING_PASSWORD and stay in a ZenML secret, never in the component's configuration."""
+    project = tmp_path / "project"
+    project.mkdir()
+    script = project / "remote.py"
+    script.write_text(REMOTE_SCRIPT)
+    env = {**os.environ, "ZENML_CONFIG_PATH": str(tmp_path / "zenml-config"), "ZENML_ANALYTICS_OPT_IN": "false",
+           "PYTHONPATH": str(ROOT), "MLFLOW_TRACKING_USERNAME": "alice", "MLFLOW_TRACKING_PASSWORD": "s3cret"}
+    out = subprocess.run([sys.executable, str(script), str(project)], env=env, cwd=project, capture_output=True,
+                         text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-4000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["uri"] == "http://127.0.0.1:5999"
+    assert result["config"]["tracking_username"] == "{{fastdistill_mlflow_local.username}}"
+    assert result["config"]["tracking_password"] == "{{fastdistill_mlflow_local.password}}"
+    assert "s3cret" not in json.dumps(result["config"])
+    assert result["secret"] == {"username": "alice", "password": "s3cret"}
+
+
 # -------------------------------------------------------------------------- registry
 
 NAME = "fastdistill-student"
-WORDS = "<unk> <pad> </s> the a cat dog sat on mat red blue green name color".split()
-
-
-@pytest.fixture(scope="module")
-def student_dir(tmp_path_factory) -> Path:
-    """A 2-layer Llama and a WordLevel tokenizer, saved the way a trained student is saved."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    backend = Tokenizer(models.WordLevel({w: i for i, w in enumerate(WORDS)}, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Whitespace()
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                        eos_token="</s>")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         num_key_value_heads=1, intermediate_size=64, max_position_embeddings=64,
-                         bos_token_id=2, eos_token_id=2, pad_token_id=1)
-    out = tmp_path_factory.mktemp("student")
-    LlamaForCausalLM(config).save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return out
-
-
-@pytest.fixture()
-def registry(tmp_path):
-    """A fresh SQLite tracking + registry store; its experiment keeps artifacts in tmp, not ./mlruns."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("registry-test", artifact_location=(tmp_path / "artifacts").as_uri())
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment_id=experiment_id)
-    yield client
-    mlflow.set_tracking_uri(None)
-
-
 TEST_IDS = [f"t{i:02d}" for i in range(40)]
 
 

@@ -21,7 +21,8 @@ def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
 def test_every_command_is_there():
     assert set(_commands(cli)) == {
         "distill", "born-again", "chain", "chain show", "schedule", "schedule list", "schedule pause",
-        "schedule resume", "schedule delete", "evaluate", "report", "promote", "stack", "stack k8s"}
+        "schedule resume", "schedule delete", "evaluate", "report", "promote", "registry", "registry repair", "stack",
+        "stack k8s"}
 
 
 def test_defaults_point_into_the_project():

@@ -39,3 +39,16 @@ def test_run_py_is_a_thin_entry_point():
     # the environment defaults come before anything imports ZenML, MLflow or transformers
     first_import = next(i for i, line in enumerate(lines) if line.startswith("from fastdistill"))
     assert all(i < first_import for i, line in enumerate(lines) if line.startswith("os.environ.setdefault"))
+
+
+def test_the_dry_run_prints_config_values_literally(capsys):
+    from fastdistill.cli.common import print_dry_run
+    from fastdistill.run_config import validate_parameters
+
+    params = validate_parameters({"data": {"seeds_path": str(ROOT / "data" / "seeds.jsonl")},
+                                  "teacher": {"model": "tiny:teacher"}, "student": {"num_layers": 2},
+                                  "gate": {"refusal_patterns": ["[Ss]orry", "as an ai [/x]"]}})
+    print_dry_run(Path("configs/mine.yaml"), {"parameters": {}}, params)
+    out = capsys.readouterr().out
+    assert "- '[Ss]orry'\n" in out and "- as an ai [/x]\n" in out  # rich markup would eat both
+    assert out.rstrip().endswith("configs/mine.yaml: valid")

@@ -46,10 +46,25 @@ def _never():
     raise AssertionError("the pipeline is only loaded when there is something to check")
 
 
-def test_a_document_without_kubernetes_or_globs_is_used_as_written():
-    document = {"steps": {"evaluate": {"enable_cache": False}}, "parameters": {}}
+def test_a_document_without_kubernetes_or_steps_is_used_as_written():
+    document = {"enable_cache": False, "parameters": {}}
     assert not needs_check(document)
     assert checked_document(CONFIG, document, PARAMS, _never) is document
+
+
+def test_a_misspelled_step_key_is_refused_on_the_local_stack_too():
+    document = {"steps": {"evaluat": {"enable_cache": False}}, "parameters": {}}
+    assert needs_check(document)  # ZenML would only warn and leave `evaluate` unconfigured
+    with pytest.raises(ConfigError, match=r"^configs/mine.yaml: steps.evaluat: no step with this id in the pipeline "
+                                          r"\(its steps: \['load_seeds', 'evaluate'\]\)$"):
+        checked_document(CONFIG, document, PARAMS, lambda: _Pipeline(["load_seeds", "evaluate"]))
+
+
+def test_train_student_applies_to_every_sweep_trial():
+    pipeline = _Pipeline(["load_seeds", "train_student_sft", "train_student_fkl"])
+    document = {"steps": {"train_student": {"enable_cache": False}}}
+    checked = checked_document(CONFIG, document, PARAMS, lambda: pipeline)
+    assert checked["steps"] == {"train_student_sft": {"enable_cache": False}, "train_student_fkl": {"enable_cache": False}}
 
 
 def test_glob_keys_become_the_pipelines_invocation_ids():

@@ -14,6 +14,12 @@ from fastdistill.infra import runs
 PARAMS = RunConfig(data=DataConfig())
 
 
+@pytest.fixture(autouse=True)
+def _no_zenml_store(monkeypatch):
+    """These tests run fake pipelines: there is no ZenML store to look for abandoned runs in."""
+    monkeypatch.setattr(runs, "mark_abandoned_runs", lambda *args: [])
+
+
 class _Pipeline:
     name = "distill"
 
@@ -48,7 +54,8 @@ def test_failure_details_name_every_failed_step_with_its_message():
     assert runs.failure_details(SimpleNamespace(steps={})) == ""
 
 
-def test_a_run_gets_the_resolved_yaml_with_only_the_sections_its_pipeline_takes(tmp_path):
+def test_a_run_gets_the_resolved_yaml_with_only_the_sections_its_pipeline_takes(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs, "newest_run", lambda name: None)
     pipeline = _Pipeline()
     document = {"enable_cache": True, "parameters": {"data": {}}}
     assert runs.run_pipeline(pipeline, Path("configs/tiny.yaml"), document, PARAMS, tmp_path, no_cache=True) == "the run"
@@ -61,11 +68,26 @@ def test_a_run_gets_the_resolved_yaml_with_only_the_sections_its_pipeline_takes(
     assert pipeline.options["schedule"] == "every sunday"
 
 
+def _run(run_id: str, created: int):
+    return SimpleNamespace(id=run_id, created=created)
+
+
 def test_a_failed_run_raises_with_the_failing_steps_message(tmp_path, monkeypatch):
-    monkeypatch.setattr(runs, "latest_failure", lambda name: f"step quality_gate of {name} failed: [gpu] too few rows")
-    with pytest.raises(runs.RunFailed, match=r"^configs/x.yaml: the run failed: step quality_gate of distill failed: "
+    newest = iter([_run("old", 1), _run("new", 2)])  # before the call, then after it
+    monkeypatch.setattr(runs, "newest_run", lambda name: next(newest))
+    monkeypatch.setattr(runs, "_load_run", lambda run_id: SimpleNamespace(steps={"quality_gate": _step(
+        "quality_gate", "failed", f"run {run_id}: [gpu] too few rows")}))
+    with pytest.raises(runs.RunFailed, match=r"^configs/x.yaml: the run failed: step quality_gate failed: run new: "
                                              r"\[gpu\] too few rows$"):
         runs.run_pipeline(_Pipeline(RuntimeError("boom")), Path("configs/x.yaml"), {}, PARAMS, tmp_path)
-    monkeypatch.setattr(runs, "latest_failure", lambda name: "")  # no run was even created
-    with pytest.raises(runs.RunFailed, match=r"the run failed: RuntimeError: boom$"):
-        runs.run_pipeline(_Pipeline(RuntimeError("boom")), Path("configs/x.yaml"), {}, PARAMS, tmp_path)
+
+
+@pytest.mark.parametrize("before, after", [(None, None), (_run("old", 1), _run("old", 1))])
+def test_a_run_zenml_never_created_reports_its_own_error_never_an_older_runs(tmp_path, monkeypatch, before, after):
+    newest = iter([before, after])
+    monkeypatch.setattr(runs, "newest_run", lambda name: next(newest))
+    monkeypatch.setattr(runs, "_load_run", lambda run_id: pytest.fail("an older run's failure was read"))
+    error = ValueError("1 validation error for PipelineRunConfiguration\nenable_cache\n  Input should be a valid boolean")
+    with pytest.raises(runs.RunFailed, match=r"the run failed: ValueError: 1 validation error for "
+                                             r"PipelineRunConfiguration; enable_cache; Input should be a valid boolean$"):
+        runs.run_pipeline(_Pipeline(error), Path("configs/x.yaml"), {}, PARAMS, tmp_path)
