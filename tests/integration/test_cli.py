@@ -23,7 +23,7 @@ def test_dry_run_validates_the_quickstart_and_prints_resolved_parameters():
     out = _cli("distill", "--dry-run")
     assert out.returncode == 0, out.stderr
     assert "configs/quickstart.yaml: valid" in out.stdout.replace("\n", "")
-    assert "seeds_sha256:" in out.stdout and "num_layers: 20" in out.stdout
+    assert "seeds_sha256:" in out.stdout and "num_layers: 24" in out.stdout
 
 
 def test_bad_config_exits_2_with_the_field_named(tmp_path):
