@@ -28,6 +28,8 @@ import hcl2
 import pytest
 import yaml
 
+from tests.helpers.hcl import blocks
+
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / "infra" / "terraform"
 EKS = MODULES / "eks"
@@ -144,36 +146,12 @@ def test_terraform_test_passes_every_plan_assertion(initialized):
 
 # --- HCL invariants (no Terraform binary needed) ------------------------------------------------------
 
-def _unquote(value):
-    if isinstance(value, str):
-        return value.strip('"')
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if not k.startswith("__")}
-    return value
-
-
-def _blocks(module: Path, kind: str) -> dict:
-    """{(type, name): body} of every resource, or {name: body} of every variable/output/local, in module/*.tf."""
-    found = {}
-    for tf in sorted(module.glob("*.tf")):
-        for entry in _unquote(hcl2.load(tf.open())).get(kind, []):
-            for type_name, body in entry.items():
-                if kind == "resource":
-                    for name, conf in body.items():
-                        found[(type_name, name)] = conf
-                else:
-                    found[type_name] = body
-    return found
-
-
 def _eks_blocks(kind: str) -> dict:
-    return _blocks(EKS, kind)
+    return blocks(EKS, kind)
 
 
 def test_outputs_have_the_gke_shape_and_no_secret():
-    gke = set(_blocks(MODULES / "gke", "output"))
+    gke = set(blocks(MODULES / "gke", "output"))
     eks = _eks_blocks("output")
     assert gke <= set(eks), f"outputs missing from eks: {sorted(gke - set(eks))}"
     assert not any(o.get("sensitive") for o in eks.values())

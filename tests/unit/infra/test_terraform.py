@@ -12,38 +12,18 @@ import re
 import subprocess
 from pathlib import Path
 
-import hcl2
 import pytest
 import yaml
+
+from tests.helpers.hcl import blocks
 
 ROOT = Path(__file__).resolve().parents[3]
 GKE = ROOT / "infra" / "terraform" / "gke"
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 
 
-def _unquote(value):
-    if isinstance(value, str):
-        return value.strip('"')
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
-    return value
-
-
 def _blocks(kind: str) -> dict:
-    """{(type, name): body} of every `kind` block (resource, variable, output) in gke/*.tf."""
-    found = {}
-    for tf in sorted(GKE.glob("*.tf")):
-        parsed = _unquote(hcl2.load(tf.open()))
-        for entry in parsed.get(kind, []):
-            for type_name, body in entry.items():
-                if kind == "resource":
-                    for name, conf in body.items():
-                        found[(type_name, name)] = conf
-                else:
-                    found[type_name] = body
-    return found
+    return blocks(GKE, kind)
 
 
 @pytest.fixture(scope="module")
