@@ -40,10 +40,11 @@ def project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
     return dest, env
 
 
-def _run(project: tuple[Path, dict], *args: str, **env) -> tuple[int, str, str]:
+def _run(project: tuple[Path, dict], *args: str, prefix: list[str] = (), **env) -> tuple[int, str, str]:
+    """`run.py ARGS` in the project copy; `prefix` starts it another way (`tests.support.read_only.unwritable`)."""
     dest, base = project
-    out = subprocess.run([sys.executable, "run.py", *args], cwd=dest, env={**base, **env}, capture_output=True,
-                         text=True, timeout=300, check=False)
+    out = subprocess.run([*prefix, sys.executable, "run.py", *args], cwd=dest, env={**base, **env},
+                         capture_output=True, text=True, timeout=300, check=False)
     return out.returncode, " ".join(out.stdout.split()), out.stderr
 
 
@@ -186,17 +187,17 @@ def test_evaluate_data_with_bytes_that_are_not_utf8_names_file_and_line(project,
 
 
 def test_a_read_only_mlflow_db_is_named_before_any_model_loads(project, tmp_path):
+    from tests.support.read_only import unwritable
+
     db = tmp_path / "mlflow.db"
     sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.commit()
-    if subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False).returncode != 0:
-        pytest.skip("chattr +i is not allowed here: cannot make a file unwritable for root")
-    try:
-        code, out, _ = _run(project, "distill", "--config", "configs/tiny.yaml", "--tracking-uri", f"sqlite:///{db}")
-    finally:
-        subprocess.run(["chattr", "-i", str(db)], check=True)
-    assert code == 2
+    before = db.read_bytes()
+    with unwritable(db) as prefix:
+        code, out, err = _run(project, "distill", "--config", "configs/tiny.yaml", "--tracking-uri", f"sqlite:///{db}",
+                              prefix=prefix)
+    assert code == 2, out + err[-3000:]
     assert f"error: MLflow store {db} cannot be written (attempt to write a readonly database)" in out
-    assert _left_behind(project[0]) == []
+    assert _left_behind(project[0]) == [] and db.read_bytes() == before
 
 
 def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(project, tmp_path):
