@@ -1,7 +1,14 @@
-"""Fixtures shared by the registry tests: a fresh SQLite MLflow store and a tiny student saved as a trained one is."""
+"""Fixtures shared by the registry tests: an MLflow server on PostgreSQL, as on the cluster, and a tiny student.
+
+One PostgreSQL cluster per test session (per pytest-xdist worker: ports and
+directories never collide), one database and one `mlflow server` per test
+module, and a `registry` per test that starts empty and is emptied again.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import mlflow
@@ -32,13 +39,49 @@ def student_dir(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A PostgreSQL cluster on 127.0.0.1 for this session (or xdist worker), stopped and deleted at the end."""
+    from tests.support import postgres, unavailable
+
+    bin_dir = postgres.find_bin_dir()
+    if bin_dir is None:
+        unavailable("PostgreSQL is not installed (no initdb, pg_ctl and postgres on PATH or under "
+                    "/usr/lib/postgresql/*/bin; Debian: apt-get install postgresql)")
+    cluster = postgres.start(bin_dir)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(postgres, request, tmp_path_factory):
+    """`mlflow server` on a fresh PostgreSQL database of its own, for one test module; both gone afterwards."""
+    from tests.support.mlflow_server import start_server
+
+    database = "mlflow_" + re.sub(r"\W", "_", request.module.__name__.rsplit(".", 1)[-1]).lower()
+    backend = postgres.create_database(database)
+    try:
+        server = start_server(tmp_path_factory.mktemp("mlflow-server"), backend)
+    except BaseException:
+        postgres.drop_database(database)
+        raise
+    yield server
+    server.stop()
+    postgres.drop_database(database)
+
+
 @pytest.fixture()
-def registry(tmp_path):
-    """A fresh SQLite tracking + registry store; its experiment keeps artifacts in tmp, not ./mlruns."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment_id = client.create_experiment("registry-test", artifact_location=(tmp_path / "artifacts").as_uri())
-    mlflow.set_tracking_uri(uri)
+def registry(mlflow_server, request, tmp_path):
+    """A client of the module's MLflow server with an empty registry and an experiment of this test's own
+    (artifacts in tmp, not ./mlruns), made the current one; every registered model is deleted afterwards."""
+    client = MlflowClient(mlflow_server.uri)
+    assert client.search_registered_models() == [], "a previous test left registered models behind"
+    experiment_id = client.create_experiment(f"registry-test-{request.node.name}",
+                                             artifact_location=(tmp_path / "artifacts").as_uri())
+    mlflow.set_tracking_uri(mlflow_server.uri)
     mlflow.set_experiment(experiment_id=experiment_id)
     yield client
     mlflow.set_tracking_uri(None)
+    os.environ.pop("MLFLOW_EXPERIMENT_ID", None)  # mlflow.set_experiment exports it to subprocesses
+    for model in client.search_registered_models():
+        client.delete_registered_model(model.name)

@@ -9,14 +9,12 @@ every fault is caught by the preflight, which `--dry-run` runs exactly.
 
 from __future__ import annotations
 
-import http.server
 import os
 import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -42,10 +40,11 @@ def project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
     return dest, env
 
 
-def _run(project: tuple[Path, dict], *args: str, **env) -> tuple[int, str, str]:
+def _run(project: tuple[Path, dict], *args: str, prefix: list[str] = (), **env) -> tuple[int, str, str]:
+    """`run.py ARGS` in the project copy; `prefix` starts it another way (`tests.support.read_only.unwritable`)."""
     dest, base = project
-    out = subprocess.run([sys.executable, "run.py", *args], cwd=dest, env={**base, **env}, capture_output=True,
-                         text=True, timeout=300, check=False)
+    out = subprocess.run([*prefix, sys.executable, "run.py", *args], cwd=dest, env={**base, **env},
+                         capture_output=True, text=True, timeout=300, check=False)
     return out.returncode, " ".join(out.stdout.split()), out.stderr
 
 
@@ -73,38 +72,46 @@ def test_an_unreachable_tracking_server_is_named_by_the_dry_run(project):
     assert _left_behind(project[0]) == []
 
 
-class _ServerWithoutLogin(http.server.BaseHTTPRequestHandler):
-    """Stands in for an MLflow server that requires a login: /health answers, everything else is 401."""
+@pytest.fixture(scope="module")
+def login_server(tmp_path_factory):
+    """MLflow's own authenticated server (`mlflow server --app-name basic-auth`), on a SQLite store of its own."""
+    from tests.support.mlflow_server import start_auth_server
 
-    def do_GET(self):
-        self.send_response(200 if self.path == "/health" else 401)
-        self.end_headers()
-        self.wfile.write(b"OK" if self.path == "/health" else b"Unauthorized")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture()
-def login_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ServerWithoutLogin)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    tmp = tmp_path_factory.mktemp("login-server")
+    server = start_auth_server(tmp, f"sqlite:///{tmp / 'mlflow.db'}")
+    yield server
+    server.stop()
 
 
 def test_a_server_without_credentials_and_with_wrong_ones_is_named(project, login_server):
-    code, out, _ = _run(project, "distill", "--config", "configs/tiny.yaml", "--dry-run",
-                        MLFLOW_TRACKING_URI=login_server)
-    assert code == 2
-    assert (f"error: MLflow at {login_server} needs credentials: set MLFLOW_TRACKING_USERNAME and "
+    """Missing credentials are named by the dry run; wrong ones stop a real run in the preflight, before any step or
+    model (the server answers 401). The admin's login passes the same preflight, so the refusals are the login's."""
+    from mlflow.tracking import MlflowClient
+
+    from tests.support.mlflow_server import ADMIN, ADMIN_PASSWORD
+
+    uri = login_server.uri
+    code, out, err = _run(project, "distill", "--config", "configs/tiny.yaml", "--dry-run", MLFLOW_TRACKING_URI=uri)
+    assert code == 2, out + err[-3000:]
+    assert (f"error: MLflow at {uri} needs credentials: set MLFLOW_TRACKING_USERNAME and "
             "MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN") in out
-    code, out, _ = _run(project, "distill", "--config", "configs/tiny.yaml", "--dry-run",
-                        MLFLOW_TRACKING_URI=login_server, MLFLOW_TRACKING_USERNAME="me", MLFLOW_TRACKING_PASSWORD="x")
-    assert code == 2
-    assert (f"error: MLflow at {login_server} refused the credentials in MLFLOW_TRACKING_USERNAME / "
-            "MLFLOW_TRACKING_PASSWORD (HTTP 401)") in out
+    for user, password in (("me", "x"), (ADMIN, "not-the-password")):
+        code, out, err = _run(project, "distill", "--config", "configs/tiny.yaml", MLFLOW_TRACKING_URI=uri,
+                              MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password)
+        assert code == 2, out + err[-3000:]
+        assert (f"error: MLflow at {uri} refused the credentials in MLFLOW_TRACKING_USERNAME / "
+                "MLFLOW_TRACKING_PASSWORD (HTTP 401)") in out
+        assert "Traceback" not in err
+    code, out, err = _run(project, "distill", "--config", "configs/tiny.yaml", "--dry-run", MLFLOW_TRACKING_URI=uri,
+                          MLFLOW_TRACKING_USERNAME=ADMIN, MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
+    assert code == 0 and "configs/tiny.yaml: valid" in out, out + err[-3000:]
     assert _left_behind(project[0]) == []
+    with pytest.MonkeyPatch.context() as env:  # nothing was created on the server either
+        env.setenv("MLFLOW_TRACKING_USERNAME", ADMIN)
+        env.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
+        admin = MlflowClient(uri)
+        assert [e.name for e in admin.search_experiments()] == ["Default"]
+        assert admin.search_registered_models() == [] and admin.search_runs(["0"]) == []
 
 
 def test_a_file_store_is_refused_before_any_step(project, tmp_path):
@@ -180,17 +187,17 @@ def test_evaluate_data_with_bytes_that_are_not_utf8_names_file_and_line(project,
 
 
 def test_a_read_only_mlflow_db_is_named_before_any_model_loads(project, tmp_path):
+    from tests.support.read_only import unwritable
+
     db = tmp_path / "mlflow.db"
     sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.commit()
-    if subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False).returncode != 0:
-        pytest.skip("chattr +i is not allowed here: cannot make a file unwritable for root")
-    try:
-        code, out, _ = _run(project, "distill", "--config", "configs/tiny.yaml", "--tracking-uri", f"sqlite:///{db}")
-    finally:
-        subprocess.run(["chattr", "-i", str(db)], check=True)
-    assert code == 2
+    before = db.read_bytes()
+    with unwritable(db) as prefix:
+        code, out, err = _run(project, "distill", "--config", "configs/tiny.yaml", "--tracking-uri", f"sqlite:///{db}",
+                              prefix=prefix)
+    assert code == 2, out + err[-3000:]
     assert f"error: MLflow store {db} cannot be written (attempt to write a readonly database)" in out
-    assert _left_behind(project[0]) == []
+    assert _left_behind(project[0]) == [] and db.read_bytes() == before
 
 
 def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(project, tmp_path):
@@ -218,11 +225,12 @@ def test_registry_repair_removes_what_a_killed_registration_left(project, regist
 
     _register(student_dir, 0.30)
     _kill_during_registration(registry, student_dir, tmp_path)  # v2 incomplete, champion moved to it, lock left
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    code, out, err = _run(project, "registry", "repair", "--tracking-uri", uri)
+    uri = registry.tracking_uri  # the MLflow server on PostgreSQL; it takes any login, ZenML's tracker needs one
+    login = {"MLFLOW_TRACKING_USERNAME": "ops", "MLFLOW_TRACKING_PASSWORD": "unused"}
+    code, out, err = _run(project, "registry", "repair", "--tracking-uri", uri, **login)
     assert code == 0, out + err[-3000:]
     assert f"{NAME}: removed incomplete version(s) ['2']; aliases restored" in out
     assert _versions(registry) == ["1"] and _aliases(registry) == {"challenger": "1", "champion": "1"}
     assert [m.name for m in registry.search_registered_models()] == [NAME]  # the dead process's lock is gone
-    code, out, _ = _run(project, "registry", "repair", "--tracking-uri", uri)
+    code, out, _ = _run(project, "registry", "repair", "--tracking-uri", uri, **login)
     assert code == 0 and f"{NAME}: nothing to repair" in out

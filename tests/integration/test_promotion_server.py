@@ -1,4 +1,4 @@
-"""Promotion against a real MLflow tracking server, started here on a free port with a SQLite store.
+"""Promotion against a real MLflow tracking server on PostgreSQL, as on the cluster (the `mlflow_server` fixture).
 
 Covers what only a server shows: two promotions racing through HTTP are
 serialised by the promotion lock (exactly one champion, and each
@@ -10,17 +10,10 @@ directly) is left unchanged.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 
 import mlflow
 import pytest
-import requests
 from mlflow.tracking import MlflowClient
 
 from fastdistill.evaluation.scores import EvalMetrics, Scores
@@ -28,52 +21,6 @@ from fastdistill.registry import mlflow_registry as registry
 from fastdistill.registry.promotion import Policy
 
 NAME = "race-student"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("mlflow-server")
-    db_uri = f"sqlite:///{tmp / 'mlflow.db'}"
-    MlflowClient(db_uri).search_experiments()  # creates the schema here, so the server starts faster
-    port = _free_port()
-    # No job runner: the registry needs none, and it starts three more Python processes.
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", db_uri, "--artifacts-destination",
-         str(tmp / "artifacts"), "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=open(tmp / "server.log", "w"), env=env, start_new_session=True)
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(uri + "/health", timeout=2).ok:
-                break
-        except requests.RequestException:
-            time.sleep(0.5)
-        assert proc.poll() is None, (tmp / "server.log").read_text()[-3000:]
-    else:
-        proc.kill()
-        pytest.fail("the MLflow server did not answer /health within 240 s")
-    yield {"uri": uri, "db_uri": db_uri, "proc": proc, "stop": lambda: _stop(proc)}
-    _stop(proc)
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """End the server and the workers it started (its own process group, so nothing else is touched)."""
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
 
 
 def _versions(client: MlflowClient, n: int) -> list[str]:
@@ -85,9 +32,9 @@ def _aliases(client: MlflowClient) -> dict[str, str]:
     return {a: str(v) for a, v in client.get_registered_model(NAME).aliases.items()}
 
 
-def test_manual_promotion_records_who_and_why_and_is_idempotent(server):
-    client = MlflowClient(server["uri"])
-    mlflow.set_tracking_uri(server["uri"])
+def test_manual_promotion_records_who_and_why_and_is_idempotent(mlflow_server):
+    client = MlflowClient(mlflow_server.uri)
+    mlflow.set_tracking_uri(mlflow_server.uri)
     try:
         v1, v2, v3 = _versions(client, 3)
         synced = []
@@ -113,9 +60,9 @@ def test_manual_promotion_records_who_and_why_and_is_idempotent(server):
         client.delete_registered_model(NAME)
 
 
-def test_two_racing_promotions_leave_one_champion_and_a_consistent_lineage(server):
-    client = MlflowClient(server["uri"])
-    mlflow.set_tracking_uri(server["uri"])
+def test_two_racing_promotions_leave_one_champion_and_a_consistent_lineage(mlflow_server):
+    client = MlflowClient(mlflow_server.uri)
+    mlflow.set_tracking_uri(mlflow_server.uri)
     try:
         v1, v2, v3 = _versions(client, 3)
         for round_ in range(3):
@@ -123,7 +70,7 @@ def test_two_racing_promotions_leave_one_champion_and_a_consistent_lineage(serve
             barrier, results, errors = threading.Barrier(2), {}, []
 
             def contender(version: str) -> None:
-                own = MlflowClient(server["uri"])  # one HTTP client per contender, as two processes would have
+                own = MlflowClient(mlflow_server.uri)  # one HTTP client per contender, as two processes would have
                 barrier.wait()
                 try:
                     results[version] = registry.promote(NAME, version, reason=f"race {round_}", client=own)
@@ -156,19 +103,19 @@ def _evaluation(value: float) -> EvalMetrics:
     return EvalMetrics(scores=scores, teacher="tiny:teacher", teacher_sha256="sha", test_set_sha256="set")
 
 
-def test_unreachable_server_fails_fast_and_leaves_the_registry_unchanged(server, tmp_path):
-    client = MlflowClient(server["uri"])
+def test_unreachable_server_fails_fast_and_leaves_the_registry_unchanged(mlflow_server, tmp_path):
+    client = MlflowClient(mlflow_server.uri)
     v1, v2 = _versions(client, 2)
     registry.promote(NAME, v1, reason="before the outage", client=client)
-    store = MlflowClient(server["db_uri"])  # the registry's database itself, readable without the server
+    store = MlflowClient(mlflow_server.backend_uri)  # the registry's PostgreSQL database itself, readable without the server
     before = (_aliases(store), sorted(str(v.version) for v in store.search_model_versions(f"name='{NAME}'")))
-    server["stop"]()
+    mlflow_server.stop()
     model_dir = tmp_path / "model"
     model_dir.mkdir()
     (model_dir / "config.json").write_text("{}")
-    mlflow.set_tracking_uri(server["uri"])
+    mlflow.set_tracking_uri(mlflow_server.uri)
     try:
-        with pytest.raises(registry.RegistryUnreachable, match=f"MLflow at {server['uri']} is unreachable"):
+        with pytest.raises(registry.RegistryUnreachable, match=f"MLflow at {mlflow_server.uri} is unreachable"):
             registry.register_student(model_dir, name=NAME, evaluation=_evaluation(0.9), tags={},
                                       policy=Policy("rougeL_vs_teacher", True))
         with pytest.raises(registry.RegistryUnreachable, match="Nothing was registered"):

@@ -1,4 +1,5 @@
-"""Registration as a transaction and the promotion lock's owner and lease, on a real SQLite MLflow store (issue 17).
+"""Registration as a transaction and the promotion lock's owner and lease, on a real MLflow server on PostgreSQL
+(the `registry` fixture; issue 17).
 
 The crash is real: a registration runs in a subprocess and is SIGKILLed once
 its version exists and the aliases have moved (it waits in the `stage_sync`
@@ -17,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+import mlflow
 import pytest
 from test_stack_and_registry import NAME, _aliases, _register, _versions
 
@@ -71,13 +73,14 @@ promote(name, version, reason="by hand", stage_sync=wait_to_be_killed)
 
 def _kill_during_registration(client, student: Path, tmp_path: Path) -> int:
     """Start a registration in a subprocess, SIGKILL it after its aliases moved; its pid."""
-    experiment_id = client.get_experiment_by_name("registry-test").experiment_id
+    experiment_id = os.environ["MLFLOW_EXPERIMENT_ID"]  # the test's experiment: mlflow.set_experiment sets it
     return _kill_at_stage_sync(KILLED_REGISTRATION, tmp_path, experiment_id, str(student))
 
 
 def _kill_at_stage_sync(script_text: str, tmp_path: Path, *args: str) -> int:
-    """Run a registry script in a subprocess, SIGKILL it once its aliases moved (in `stage_sync`); its pid."""
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    """Run a registry script on the current tracking URI in a subprocess, SIGKILL it once its aliases moved (in
+    `stage_sync`); its pid."""
+    uri = mlflow.get_tracking_uri()
     script = tmp_path / "killed.py"
     script.write_text(script_text)
     env = {**os.environ, "PYTHONPATH": str(HERE.parents[1])}  # this checkout's fastdistill, not an installed one

@@ -2,8 +2,9 @@
 
 The ZenML part runs in a subprocess: ZenML reads `ZENML_CONFIG_PATH` when it
 is imported, and the test must never touch the user's ~/.config/zenml. The
-registry part needs no ZenML: a SQLite MLflow store and a tiny Llama (the
-fixtures in conftest.py, shared with test_registry_crash.py).
+registry part needs no ZenML: an MLflow server on PostgreSQL, as on the
+cluster, and a tiny Llama (the fixtures in conftest.py, shared with
+test_registry_crash.py).
 """
 
 from __future__ import annotations

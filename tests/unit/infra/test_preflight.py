@@ -1,17 +1,18 @@
 """The preflight's checks of output locations and the MLflow store (fastdistill.infra.preflight), on real files.
 
 Tests run as root here, and root may write anything its permission bits
-forbid; an immutable file or directory (`chattr +i`) is what stays
-unwritable for root too, so those cases need `chattr` and are skipped,
-saying so, where it is not allowed.
+forbid: the read-only cases run the check in a subprocess for which the path
+really is unwritable (`tests.support.read_only`: without the capabilities
+that override permission bits, or `chattr +i`).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
+import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,16 +23,30 @@ from fastdistill.infra.preflight import (
     check_output_file,
     check_tracking_store,
 )
+from tests.support.read_only import unwritable
 
 
-@contextmanager
-def _immutable(path: Path):
-    if subprocess.run(["chattr", "+i", str(path)], capture_output=True, check=False).returncode != 0:
-        pytest.skip("chattr +i is not allowed here: cannot make a path unwritable for root")
-    try:
-        yield path
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
+ROOT = Path(__file__).resolve().parents[3]
+
+CHECK = """
+import sys
+from pathlib import Path
+from fastdistill.infra import preflight
+
+try:
+    getattr(preflight, sys.argv[1])(*sys.argv[2:])
+except preflight.PreflightError as err:
+    print(err)
+    sys.exit(2)
+"""
+
+
+def _check_as(prefix: list[str], check: str, *args: str) -> str:
+    """`fastdistill.infra.preflight.<check>(*args)` in a process started with `prefix`; the error it printed."""
+    out = subprocess.run([*prefix, sys.executable, "-c", CHECK, check, *args], capture_output=True, text=True,
+                         timeout=120, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})  # this checkout's
+    assert out.returncode == 2, f"{check}{args} did not refuse ({out.returncode}): {out.stdout}{out.stderr[-2000:]}"
+    return out.stdout.strip()
 
 
 def test_a_report_dir_may_be_missing_but_not_a_file(tmp_path):
@@ -50,8 +65,9 @@ def test_an_output_file_may_not_be_a_directory_nor_unwritable(tmp_path):
         check_output_file(tmp_path)
     locked = tmp_path / "locked"
     locked.mkdir()
-    with _immutable(locked), pytest.raises(PreflightError, match=r"its directory .*locked is not writable by this user"):
-        check_output_file(locked / "metrics.json")
+    with unwritable(locked) as prefix:
+        error = _check_as(prefix, "check_output_file", str(locked / "metrics.json"))
+    assert error == f"--output {locked / 'metrics.json'}: its directory {locked}: {locked} is not writable by this user"
     assert list(tmp_path.iterdir()) == [locked]
 
 
@@ -86,6 +102,9 @@ def test_a_sqlite_store_is_checked_without_being_written(tmp_path):
 def test_a_read_only_sqlite_store_is_named(tmp_path):
     db = tmp_path / "mlflow.db"
     sqlite3.connect(db).execute("CREATE TABLE t (x)").connection.commit()
-    with _immutable(db), pytest.raises(PreflightError, match=rf"^MLflow store {db} cannot be written \(attempt to "
-                                                            r"write a readonly database\); make it writable"):
-        check_tracking_store(f"sqlite:///{db}")
+    before = db.read_bytes()
+    with unwritable(db) as prefix:
+        error = _check_as(prefix, "check_tracking_store", f"sqlite:///{db}")
+    assert error == (f"MLflow store {db} cannot be written (attempt to write a readonly database); make it writable "
+                     "or point --tracking-uri elsewhere")
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["mlflow.db"]
