@@ -28,7 +28,7 @@ import hcl2
 import pytest
 import yaml
 
-from tests.helpers.hcl import blocks
+from tests.support.hcl import blocks
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / "infra" / "terraform"

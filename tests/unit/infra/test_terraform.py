@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers.hcl import blocks
+from tests.support.hcl import blocks
 
 ROOT = Path(__file__).resolve().parents[3]
 GKE = ROOT / "infra" / "terraform" / "gke"
