@@ -4,16 +4,15 @@ from typing import Annotated
 
 import mlflow
 from zenml import ArtifactConfig, get_step_context, log_metadata, step
-from zenml.client import Client
 from zenml.enums import ArtifactType
 from zenml.integrations.mlflow.flavors.mlflow_experiment_tracker_flavor import (
     MLFlowExperimentTrackerSettings,
 )
-from zenml.io import fileio
 
 from fastdistill.config import StudentConfig, SweepConfig, TeacherConfig, TrainingConfig
 from fastdistill.inference.hf import HFBackend
 from fastdistill.inference.topk_store import TeacherOutputs
+from fastdistill.infra.durable import artifact_store_dir
 from fastdistill.models import resolve_model
 from fastdistill.models.directory import ModelDirectory
 from fastdistill.training import distributed, sweep, trainers, trial_scoring
@@ -33,8 +32,8 @@ def _checkpoint_mirror(teacher_outputs: TeacherOutputs, student: StudentConfig, 
     identity = json.dumps([teacher_outputs.meta.__dict__, teacher_outputs.frame["id"].tolist(),
                            student.model_dump(), config.model_dump()], sort_keys=True, default=str)
     key = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    root = f"{Client().active_stack.artifact_store.path}/fastdistill/checkpoints/{key}"
-    return CheckpointMirror(root, fileio)
+    durable = artifact_store_dir("checkpoints", key)
+    return CheckpointMirror(durable.root, durable.fs)
 
 
 @step(experiment_tracker=True, settings=TRIAL_TRACKING)

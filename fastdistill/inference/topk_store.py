@@ -128,6 +128,16 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def write_shard(rows: pd.DataFrame, meta: TeacherMeta, path: Path) -> None:
+    data = shard_bytes(rows, meta)
+    _atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def read_shard(path: Path, meta: TeacherMeta) -> pd.DataFrame:
+    return shard_frame(path.read_bytes(), meta)
+
+
+def shard_bytes(rows: pd.DataFrame, meta: TeacherMeta) -> bytes:
+    """One shard's Parquet file, as bytes (a shard may go to any file system)."""
     ids = id_dtype(meta.vocab_size)
     # Missing text (None, or NaN after pandas) is stored as null.
     text = ("id", "split", "category", "prompt", "reference", "response_text")
@@ -138,11 +148,14 @@ def write_shard(rows: pd.DataFrame, meta: TeacherMeta, path: Path) -> None:
         columns[c] = [np.asarray(v).astype(ids.newbyteorder("<")).tobytes() for v in rows[c]]
     columns["topk_logprobs"] = [quantize_logprobs(np.asarray(v).reshape(-1, meta.top_k)).tobytes() for v in rows["topk_logprobs"]]
     table = pa.table({c: v if isinstance(v, pa.Array) else pa.array(v, pa.binary()) for c, v in columns.items()})
-    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd", compression_level=ZSTD_LEVEL))
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", compression_level=ZSTD_LEVEL)
+    return sink.getvalue().to_pybytes()
 
 
-def read_shard(path: Path, meta: TeacherMeta) -> pd.DataFrame:
-    frame = pq.read_table(path).to_pandas()
+def shard_frame(data: bytes, meta: TeacherMeta) -> pd.DataFrame:
+    """The rows of a shard's Parquet bytes, arrays decoded."""
+    frame = pq.read_table(pa.BufferReader(data)).to_pandas()
     k, ids = meta.top_k, id_dtype(meta.vocab_size).newbyteorder("<")
     frame["topk_ids"] = frame["topk_ids"].map(lambda b: np.frombuffer(b, ids).astype(np.int64).reshape(-1, k))
     frame["topk_logprobs"] = frame["topk_logprobs"].map(lambda b: dequantize_logprobs(np.frombuffer(b, np.uint8).reshape(-1, k)))

@@ -143,5 +143,5 @@ def _download(spec: str, cache: Path) -> Path:
 
 
 def teacher_runs_dir(cache_dir: Path | None = None) -> Path:
-    """Where resumable teacher-labelling jobs keep their shards."""
+    """The local fast-path copy of teacher-labelling shards (the durable copy is under the artifact store)."""
     return cache_dir_or_default(cache_dir) / "teacher_runs"

@@ -7,56 +7,23 @@ the newest back for `trainer.train(resume_from_checkpoint=...)`. The trainer's
 checkpoint holds the optimizer, scheduler and RNG states, so a resumed trial
 continues on the same trajectory as an uninterrupted one.
 
-Storage access goes through a small file-system object with the names of
-`zenml.io.fileio` (exists, isdir, listdir, makedirs, copy, rename, rmtree):
-`LocalFileSystem` here, ZenML's `fileio` for any artifact store in a step.
+Storage access goes through `fastdistill.infra.durable`'s file-system object
+(`LOCAL` here, ZenML's `fileio` for any artifact store in a step), the same
+durable work directories teacher shards use.
 A checkpoint is uploaded under a temporary name and renamed when complete,
 so a crash during upload never leaves a half checkpoint that looks whole.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
-from typing import Protocol
 
 from transformers import TrainerCallback
 
+from fastdistill.infra.durable import LOCAL, FileSystem
+
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-class FileSystem(Protocol):
-    def exists(self, path: str) -> bool: ...
-    def isdir(self, path: str) -> bool: ...
-    def listdir(self, path: str) -> list[str]: ...
-    def makedirs(self, path: str) -> None: ...
-    def copy(self, src: str, dst: str, overwrite: bool = False) -> None: ...
-    def rename(self, src: str, dst: str, overwrite: bool = False) -> None: ...
-    def rmtree(self, path: str) -> None: ...
-
-
-class LocalFileSystem:
-    exists = staticmethod(os.path.exists)
-    isdir = staticmethod(os.path.isdir)
-    listdir = staticmethod(os.listdir)
-
-    @staticmethod
-    def makedirs(path: str) -> None:
-        os.makedirs(path, exist_ok=True)
-
-    @staticmethod
-    def copy(src: str, dst: str, overwrite: bool = False) -> None:
-        shutil.copyfile(src, dst)
-
-    @staticmethod
-    def rename(src: str, dst: str, overwrite: bool = False) -> None:
-        os.replace(src, dst)
-
-    @staticmethod
-    def rmtree(path: str) -> None:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _copy_tree(src_fs: FileSystem, src: str, dst_fs: FileSystem, dst: str) -> None:
@@ -68,9 +35,6 @@ def _copy_tree(src_fs: FileSystem, src: str, dst_fs: FileSystem, dst: str) -> No
         else:
             # Crossing file systems (local scratch <-> artifact store) always goes through the remote one's copy.
             (dst_fs if dst_fs is not LOCAL else src_fs).copy(source, target, overwrite=True)
-
-
-LOCAL = LocalFileSystem()
 
 
 class CheckpointMirror:

@@ -8,6 +8,7 @@ developer's ZenML repository or MLflow store.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -94,6 +95,23 @@ def test_trials_leave_no_model_copies_in_the_temp_dir(tiny_run):
     # Each trial's weights are in the artifact store; a scratch copy per trial used to pile up in /tmp.
     leftovers = sorted(p.name for p in (project / ".tmp").glob("fastdistill-*"))
     assert leftovers == []
+
+
+def test_teacher_shards_were_kept_in_the_artifact_store_and_cleared_once_stored(tiny_run):
+    project, env, _ = tiny_run
+    script = (
+        "import json, os\n"
+        "from zenml.client import Client\n"
+        "step = Client().get_pipeline(name_id_or_prefix='distill').last_run.steps['teacher_inference']\n"
+        "where = step.run_metadata['shards_dir']\n"
+        "print(json.dumps([where.startswith(Client().active_stack.artifact_store.path),"
+        " step.run_metadata['shards'], os.path.exists(where)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], cwd=project, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
+    inside, sources, left = json.loads(out.stdout.strip().splitlines()[-1])
+    # every shard labelled by this run, kept under the artifact store while it ran, gone once the output was stored
+    assert inside and set(sources) == {"generated"} and sources["generated"] >= 1 and not left
 
 
 def _parent_and_trials(project: Path):
