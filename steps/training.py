@@ -1,5 +1,3 @@
-import hashlib
-import json
 from typing import Annotated
 
 import mlflow
@@ -16,7 +14,7 @@ from fastdistill.infra.durable import artifact_store_dir
 from fastdistill.models import resolve_model
 from fastdistill.models.directory import ModelDirectory
 from fastdistill.training import distributed, sweep, trainers, trial_scoring
-from fastdistill.training.checkpoints import CheckpointMirror
+from fastdistill.training.checkpoints import CheckpointMirror, trial_key
 from fastdistill.training.selection import Selection, TrialResult, mark_best, select
 from steps._scratch import step_scratch_dir
 
@@ -29,9 +27,8 @@ BEST_STUDENT = ArtifactConfig(name="best_student", artifact_type=ArtifactType.MO
 
 def _checkpoint_mirror(teacher_outputs: TeacherOutputs, student: StudentConfig, config: TrainingConfig) -> CheckpointMirror:
     """Checkpoints live in the artifact store under a key of everything that shapes the trial's training."""
-    identity = json.dumps([teacher_outputs.meta.__dict__, teacher_outputs.frame["id"].tolist(),
-                           student.model_dump(), config.model_dump()], sort_keys=True, default=str)
-    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    key = trial_key(teacher_outputs.meta.identity(), teacher_outputs.frame["id"].tolist(),
+                    student.model_dump(), config.model_dump())
     durable = artifact_store_dir("checkpoints", key)
     return CheckpointMirror(durable.root, durable.fs)
 

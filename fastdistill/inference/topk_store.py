@@ -56,6 +56,10 @@ class TeacherMeta:
     seconds: float = 0.0
     tokens_per_s: float = 0.0
 
+    def identity(self) -> dict:
+        """What the outputs are: every field but the timings, which differ on every rerun of the same work."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("seconds", "tokens_per_s")}
+
 
 @dataclass
 class TeacherOutputs:

@@ -16,6 +16,8 @@ so a crash during upload never leaves a half checkpoint that looks whole.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 
@@ -24,6 +26,13 @@ from transformers import TrainerCallback
 from fastdistill.infra.durable import LOCAL, FileSystem
 
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def trial_key(teacher_identity: dict, row_ids: list[str], student: dict, training: dict) -> str:
+    """Everything that shapes a trial's training; the teacher's timings are left out by the caller, since a
+    teacher rerun that resumed from its shards has other timings but the same outputs."""
+    identity = json.dumps([teacher_identity, row_ids, student, training], sort_keys=True, default=str)
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 
 def _copy_tree(src_fs: FileSystem, src: str, dst_fs: FileSystem, dst: str) -> None:
