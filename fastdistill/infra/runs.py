@@ -71,6 +71,9 @@ def run_pipeline(pipeline, config_path: Path, document: dict, params, root: Path
     A run here first marks runs a killed invocation left "running" as failed (`abandoned_runs`); with
     `tracking_uri`, their MLflow runs too.
     """
+    from fastdistill.infra.kubeflow import for_active_stack
+
+    document = for_active_stack(document)  # on a Kubeflow stack, the placement copied under its orchestrator's key
     resolved = write_resolved_config(config_path, document, params, pipeline_parameters(pipeline), root, no_cache)
     options = {"config_path": str(resolved)} | ({"schedule": schedule} if schedule is not None else {})
     if schedule is None:
