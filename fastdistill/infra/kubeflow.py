@@ -118,8 +118,12 @@ def active_orchestrator_is_kubeflow() -> bool:
 
 
 def for_active_stack(document: dict) -> dict:
-    """The run YAML as the active stack's orchestrator needs it (the Kubeflow copy of the placement, or as is)."""
+    """The run YAML as the active stack's orchestrator needs it (the Kubeflow copy of the placement, or as is).
+
+    Raises `KubeflowUnavailable` on a Kubeflow stack without kfp, before ZenML fails to import the orchestrator.
+    """
     if k8s.uses_kubernetes(document) and active_orchestrator_is_kubeflow():
+        require_kfp()
         return with_kubeflow_placement(document)
     return document
 

@@ -178,7 +178,10 @@ client = Client()
 stack = client.active_stack_model
 components = {kind.value: found[0] for kind, found in stack.components.items()}
 orchestrator = StackComponent.from_model(components["orchestrator"])
-print(json.dumps({"stack": stack.name, "names": {k: c.name for k, c in components.items()},
+import yaml
+from fastdistill.infra.kubeflow import for_active_stack
+placed = for_active_stack(yaml.safe_load(open("configs/k8s.yaml")))["steps"]["train_student"]["settings"]
+print(json.dumps({"placed": placed,"stack": stack.name, "names": {k: c.name for k, c in components.items()},
                   "flavor": components["orchestrator"].flavor_name,
                   "config": components["orchestrator"].configuration,
                   "class": type(orchestrator).__name__, "settings": orchestrator.settings_class.__name__}))
@@ -186,7 +189,7 @@ print(json.dumps({"stack": stack.name, "names": {k: c.name for k, c in component
     # The stored flavor is code: the orchestrator is built from it, as the client does before a run.
     script = tmp_path / "check.py"  # a file: ZenML finds the source root of stored flavors from the main module's
     script.write_text(check)
-    stored = _run(_kfp_python(), tmp_path, str(script))
+    stored = _run(_kfp_python(), tmp_path, str(script), env={"PYTHONPATH": str(ROOT)})
     assert stored.returncode == 0, stored.stderr[-2000:]
     found = json.loads(stored.stdout.strip().splitlines()[-1])
     assert found["stack"] == "fastdistill_kubeflow"
@@ -194,6 +197,9 @@ print(json.dumps({"stack": stack.name, "names": {k: c.name for k, c in component
     assert found["class"] == "PlacedKubeflowOrchestrator" and found["settings"] == "PlacedKubeflowOrchestratorSettings"
     assert found["config"]["kubernetes_context"] == GKE_OUTPUTS["kubernetes_context"]
     assert found["config"]["kubeflow_namespace"] == "kubeflow"
+    # What a run on this stack hands ZenML: the step's one placement, also under the Kubeflow orchestrator's key.
+    assert found["placed"]["orchestrator.fastdistill_kubeflow"] == {
+        "pod_settings": found["placed"]["orchestrator.kubernetes"]["pod_settings"]}
     # Every other component is the Kubernetes stack's (run.py stack k8s), shared, not duplicated.
     assert {k: v for k, v in found["names"].items() if k != "orchestrator"} == {
         "artifact_store": "fastdistill_gcs", "container_registry": "fastdistill_gar",
