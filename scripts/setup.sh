@@ -50,7 +50,7 @@ for arg in "$@"; do
   esac
 done
 finish() {
-  [[ -z $with_kfp ]] || install_kfp
+  [[ -z $with_kfp ]] || install_kfp  # after the main install: .venv-kfp sees .venv's packages
   [[ -z $checkov_pid ]] || wait "$checkov_pid"  # its exit status fails the setup too
 }
 stamp=.venv/.fastdistill-installed

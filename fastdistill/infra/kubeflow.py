@@ -10,7 +10,7 @@ plus each step's pod settings applied to its KFP task with `kfp-kubernetes`
 (`kubeflow_orchestrator.PlacedKubeflowOrchestrator`).
 
 The placement stays in one place, the run YAML's `orchestrator.kubernetes`
-pod settings (configs/k8s.yaml): `with_kubeflow_placement` copies them under
+pod settings (configs/k8s.yaml): `with_kubeflow_placement` moves them under
 this flavor's key before ZenML reads the file, for a run on a Kubeflow stack
 and for the dry run. What KFP can carry: node selectors, tolerations, CPU,
 memory and GPU requests/limits, emptyDir volumes (/dev/shm), plain
@@ -82,18 +82,22 @@ class PlacedKubeflowOrchestratorFlavor(KubeflowOrchestratorFlavor):
 
 
 def _with_pod_settings(settings: dict) -> dict:
-    pod = (settings.get(k8s.SETTINGS_KEY) or {}).get("pod_settings")
-    own = settings.get(SETTINGS_KEY) or {}  # e.g. timeout; pod_settings written there by hand win
-    if pod is None or "pod_settings" in own:
+    if k8s.SETTINGS_KEY not in settings:
         return settings
-    return {**settings, SETTINGS_KEY: {**own, "pod_settings": copy.deepcopy(pod)}}
+    settings = dict(settings)
+    pod = (settings.pop(k8s.SETTINGS_KEY) or {}).get("pod_settings")  # ZenML would only warn it is unused
+    own = settings.get(SETTINGS_KEY) or {}  # e.g. timeout; pod_settings written there by hand win
+    if pod is not None and "pod_settings" not in own:
+        settings[SETTINGS_KEY] = {**own, "pod_settings": copy.deepcopy(pod)}
+    return settings
 
 
 def with_kubeflow_placement(document: dict) -> dict:
-    """The run YAML with every `orchestrator.kubernetes` pod_settings (run-wide and per step) also under
+    """The run YAML with every `orchestrator.kubernetes` pod_settings (run-wide and per step) moved under
     `orchestrator.fastdistill_kubeflow`, which is where the Kubeflow orchestrator reads them.
 
-    Step settings replace the run-wide ones as on the Kubernetes orchestrator (ZenML merges both the same way).
+    The Kubernetes orchestrator's other settings have no KFP equivalent and are dropped. Step settings replace
+    the run-wide ones as on the Kubernetes orchestrator (ZenML merges both the same way).
     """
     document = dict(document)
     if document.get("settings"):
@@ -118,7 +122,7 @@ def active_orchestrator_is_kubeflow() -> bool:
 
 
 def for_active_stack(document: dict) -> dict:
-    """The run YAML as the active stack's orchestrator needs it (the Kubeflow copy of the placement, or as is).
+    """The run YAML as the active stack's orchestrator needs it (the placement under the Kubeflow key, or as is).
 
     Raises `KubeflowUnavailable` on a Kubeflow stack without kfp, before ZenML fails to import the orchestrator.
     """

@@ -12,10 +12,13 @@ step's pod settings with kfp-kubernetes after ZenML's own resource settings.
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from kfp import kubernetes
+from zenml.integrations.kubeflow.orchestrators import kubeflow_orchestrator as zenml_kubeflow
 from zenml.integrations.kubeflow.orchestrators.kubeflow_orchestrator import (
     KubeflowOrchestrator,
 )
@@ -77,6 +80,23 @@ def _apply_empty_dirs(task, volumes: list[dict], mounts: list[dict]) -> None:
                                        size_limit=empty_dir.get("sizeLimit", empty_dir.get("size_limit")))
 
 
+class _AppliedHere(logging.Filter):
+    """Drops ZenML's warning that a step's pod settings "will be ignored": this orchestrator applies them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "will be ignored" not in record.getMessage()
+
+
+@contextmanager
+def _without_zenmls_ignored_warning():
+    zenml_logger, applied_here = logging.getLogger(zenml_kubeflow.__name__), _AppliedHere()
+    zenml_logger.addFilter(applied_here)
+    try:
+        yield
+    finally:
+        zenml_logger.removeFilter(applied_here)
+
+
 class PlacedKubeflowOrchestrator(KubeflowOrchestrator):
     """ZenML's Kubeflow orchestrator that also places each step's pod (node selector, tolerations, GPUs, ...)."""
 
@@ -87,8 +107,9 @@ class PlacedKubeflowOrchestrator(KubeflowOrchestrator):
     def submit_pipeline(self, snapshot, stack, base_environment, step_environments, placeholder_run=None):
         self._snapshot = snapshot
         self._step_of_component: dict[str, str] = {}
-        return super().submit_pipeline(snapshot=snapshot, stack=stack, base_environment=base_environment,
-                                       step_environments=step_environments, placeholder_run=placeholder_run)
+        with _without_zenmls_ignored_warning():
+            return super().submit_pipeline(snapshot=snapshot, stack=stack, base_environment=base_environment,
+                                           step_environments=step_environments, placeholder_run=placeholder_run)
 
     def _create_dynamic_component(self, image: str, command: list[str], arguments: list[str], component_name: str):
         component = super()._create_dynamic_component(image, command, arguments, component_name)

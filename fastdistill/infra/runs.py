@@ -74,7 +74,7 @@ def run_pipeline(pipeline, config_path: Path, document: dict, params, root: Path
     from fastdistill.infra.kubeflow import KubeflowUnavailable, for_active_stack
 
     try:
-        document = for_active_stack(document)  # on a Kubeflow stack, the placement copied under its orchestrator's key
+        document = for_active_stack(document)  # on a Kubeflow stack, the placement under its orchestrator's key
     except KubeflowUnavailable as err:
         raise RunFailed(f"{config_path}: the active stack runs on Kubeflow Pipelines, but {err}") from None
     resolved = write_resolved_config(config_path, document, params, pipeline_parameters(pipeline), root, no_cache)

@@ -197,9 +197,9 @@ print(json.dumps({"placed": placed,"stack": stack.name, "names": {k: c.name for 
     assert found["class"] == "PlacedKubeflowOrchestrator" and found["settings"] == "PlacedKubeflowOrchestratorSettings"
     assert found["config"]["kubernetes_context"] == GKE_OUTPUTS["kubernetes_context"]
     assert found["config"]["kubeflow_namespace"] == "kubeflow"
-    # What a run on this stack hands ZenML: the step's one placement, also under the Kubeflow orchestrator's key.
-    assert found["placed"]["orchestrator.fastdistill_kubeflow"] == {
-        "pod_settings": found["placed"]["orchestrator.kubernetes"]["pod_settings"]}
+    # What a run on this stack hands ZenML: the step's one placement, under the Kubeflow orchestrator's key.
+    assert found["placed"] == {"orchestrator.fastdistill_kubeflow": {"pod_settings": _placed_in_config()[1][
+        "train_student"]}}
     # Every other component is the Kubernetes stack's (run.py stack k8s), shared, not duplicated.
     assert {k: v for k, v in found["names"].items() if k != "orchestrator"} == {
         "artifact_store": "fastdistill_gcs", "container_registry": "fastdistill_gar",
