@@ -5,6 +5,7 @@
     python run.py distill --config my.yaml --dry-run   # the preflight only: config, MLflow store, report dir
     python run.py stack                            # create/show the local ZenML + MLflow stack
     python run.py stack k8s --outputs outputs.json # register the Kubernetes stack from Terraform outputs
+    .venv-kfp/bin/python run.py stack kubeflow --outputs outputs.json   # ... with Kubeflow Pipelines instead
     python run.py evaluate --model models:/fastdistill-student@champion --data my.jsonl --output metrics.json
     python run.py report RUN                       # regenerate a run's HTML report
     python run.py promote 3 --reason "better on the new eval set"

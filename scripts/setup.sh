@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv at the project root and install FastDistill with its pinned dependencies.
-# `--with-checkov` (what `make test` passes) also creates .venv-checkov for the Terraform policy checks.
+# `--with-checkov` (what `make test` passes) also creates .venv-checkov for the Terraform policy checks,
+# `--with-kfp` (make test too) .venv-kfp for the Kubeflow Pipelines compiler.
 # Idempotent: a second run with an unchanged pyproject.toml returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,12 +18,39 @@ install_checkov() {
   echo "$want" > "$stamp"
 }
 
+install_kfp() {
+  # kfp and kfp-kubernetes (the `kubeflow` extra) cap protobuf below 7 and .venv has 7.x (pyproject.toml says
+  # which pins clash), so they get .venv-kfp: a venv that also sees .venv (a .pth adds its site-packages after
+  # its own) and holds only what .venv lacks or has in another version (protobuf 6). Needs .venv first.
+  local stamp=.venv-kfp/.fastdistill-installed base own extra otel
+  [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
+  [[ -x .venv-kfp/bin/python ]] || .venv/bin/python -m venv --without-pip .venv-kfp  # pip comes from .venv
+  base=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  own=$(.venv-kfp/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  echo "import site; site.addsitedir('$base')" > "$own/_fastdistill_base.pth"
+  extra=$(.venv/bin/python -c 'import tomllib; project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print(" ".join(project["optional-dependencies"]["kubeflow"]))')
+  # .venv's opentelemetry-api kept: the newest google-api-core (a kfp dependency) would shadow it with a newer one.
+  otel=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("opentelemetry-api"))')
+  # shellcheck disable=SC2086
+  .venv-kfp/bin/python -m pip install --disable-pip-version-check --quiet \
+    -c <(echo "opentelemetry-api==$otel") $extra
+  echo "$want" > "$stamp"
+}
+
 checkov_pid=
-if [[ ${1:-} == --with-checkov ]]; then
-  install_checkov &  # beside the main install: measured 3 min 33 s for both against about 4 min 25 s one after the other
-  checkov_pid=$!
-fi
+with_kfp=
+for arg in "$@"; do
+  case $arg in
+    --with-checkov)
+      install_checkov &  # beside the main install: measured 3 min 33 s for both against about 4 min 25 s one after the other
+      checkov_pid=$! ;;
+    --with-kfp) with_kfp=1 ;;
+    *) echo "usage: scripts/setup.sh [--with-checkov] [--with-kfp]" >&2; exit 2 ;;
+  esac
+done
 finish() {
+  [[ -z $with_kfp ]] || install_kfp  # after the main install: .venv-kfp sees .venv's packages
   [[ -z $checkov_pid ]] || wait "$checkov_pid"  # its exit status fails the setup too
 }
 stamp=.venv/.fastdistill-installed

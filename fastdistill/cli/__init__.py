@@ -4,7 +4,7 @@
 - `born-again`, `chain show`, `schedule ...` (chains.py): Born-Again chains.
 - `evaluate`, `report` (evaluate.py): a model on a JSONL file; a run's HTML report again.
 - `promote`, `registry repair` (registry.py): a champion by hand; what a crashed registration left.
-- `stack`, `stack k8s` (stack.py): the local and the Kubernetes ZenML stacks.
+- `stack`, `stack k8s`, `stack kubeflow` (stack.py): the local, Kubernetes and Kubeflow Pipelines ZenML stacks.
 
 The commands only parse, call the library and print; ZenML, MLflow and the
 pipelines are imported inside them, so `--help` stays fast. Errors go

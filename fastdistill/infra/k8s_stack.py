@@ -213,12 +213,20 @@ def component_specs(outputs: StackOutputs, image_builder: str | None = None,
 
 
 def register_k8s_stack(outputs_path: Path, image_builder: str | None = None, password: str | None = None,
-                       activate: bool = True, codebuild_project: str | None = None) -> K8sStack:
-    """Create or update the remote stack's secret, components and stack from a Terraform outputs file."""
+                       activate: bool = True, codebuild_project: str | None = None,
+                       orchestrator: tuple[str, str, dict] | None = None, stack_name: str | None = None) -> K8sStack:
+    """Create or update the remote stack's secret, components and stack from a Terraform outputs file.
+
+    `orchestrator` (name, flavor, configuration) and `stack_name` replace the Kubernetes orchestrator and the
+    stack's name: the Kubeflow stack (fastdistill.infra.kubeflow) shares every other component.
+    """
     from zenml.client import Client
+    from zenml.enums import StackComponentType
 
     outputs = read_outputs(outputs_path)
     specs = component_specs(outputs, image_builder, codebuild_project)  # refuses a wrong builder before any write
+    if orchestrator is not None:
+        specs[StackComponentType.ORCHESTRATOR] = orchestrator
     password = password if password is not None else os.environ.get(PASSWORD_ENV)
     if not password:
         hint = PASSWORD_HINT[outputs.cloud].format(project=outputs.project_id)
@@ -230,11 +238,12 @@ def register_k8s_stack(outputs_path: Path, image_builder: str | None = None, pas
     for kind, (name, flavor, configuration) in specs.items():
         ensure_component(client, kind, name, flavor, configuration)
     components = {kind: name for kind, (name, _, _) in specs.items()}
-    ensure_stack(client, names.stack, components)
-    if activate and client.active_stack_model.name != names.stack:
-        client.activate_stack(names.stack)
+    stack_name = stack_name or names.stack
+    ensure_stack(client, stack_name, components)
+    if activate and client.active_stack_model.name != stack_name:
+        client.activate_stack(stack_name)
     components_by_type = {k.value: v for k, v in components.items()}
-    return K8sStack(names.stack, components_by_type, outputs.mlflow_tracking_uri, _warnings(client, outputs.cloud))
+    return K8sStack(stack_name, components_by_type, outputs.mlflow_tracking_uri, _warnings(client, outputs.cloud))
 
 
 def missing_client_packages(cloud: str) -> list[str]:

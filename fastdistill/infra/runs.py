@@ -71,6 +71,12 @@ def run_pipeline(pipeline, config_path: Path, document: dict, params, root: Path
     A run here first marks runs a killed invocation left "running" as failed (`abandoned_runs`); with
     `tracking_uri`, their MLflow runs too.
     """
+    from fastdistill.infra.kubeflow import KubeflowUnavailable, for_active_stack
+
+    try:
+        document = for_active_stack(document)  # on a Kubeflow stack, the placement under its orchestrator's key
+    except KubeflowUnavailable as err:
+        raise RunFailed(f"{config_path}: the active stack runs on Kubeflow Pipelines, but {err}") from None
     resolved = write_resolved_config(config_path, document, params, pipeline_parameters(pipeline), root, no_cache)
     options = {"config_path": str(resolved)} | ({"schedule": schedule} if schedule is not None else {})
     if schedule is None:

@@ -22,7 +22,7 @@ def test_every_command_is_there():
     assert set(_commands(cli)) == {
         "distill", "born-again", "chain", "chain show", "schedule", "schedule list", "schedule pause",
         "schedule resume", "schedule delete", "evaluate", "report", "promote", "registry", "registry repair", "stack",
-        "stack k8s"}
+        "stack k8s", "stack kubeflow"}
 
 
 def test_defaults_point_into_the_project():
@@ -32,6 +32,7 @@ def test_defaults_point_into_the_project():
     assert defaults["born-again", "config_path"] == BORN_AGAIN and BORN_AGAIN.is_file()
     assert defaults["distill", "report_dir"] == defaults["report", "report_dir"] == REPORTS
     assert defaults["promote", "model_name"] == "fastdistill-student"
+    assert defaults["stack kubeflow", "config_path"].is_file()  # configs/k8s.yaml, whichever the cwd
 
 
 def test_schedule_without_cron_is_bad_input():
