@@ -12,6 +12,7 @@ import pandas as pd
 
 from fastdistill.config import TeacherConfig
 from fastdistill.inference.topk_store import (
+    SELF_CONSISTENCY_COLUMNS,
     SHARD_ROWS,
     TeacherMeta,
     TeacherOutputs,
@@ -55,20 +56,36 @@ def label(backend: Backend, rows: pd.DataFrame, config: TeacherConfig) -> Teache
         top_k_logprobs=config.top_k,
         desc="teacher inference",
     )
-    frame = rows[["id", "split", "category", "prompt", "reference"]].reset_index(drop=True).copy()
+    frame = rows[["id", "split", "category", "prompt", "reference", *_voted(rows)]].reset_index(drop=True).copy()
     frame["prompt_ids"] = [g.prompt_ids for g in gens]
     frame["response_ids"] = [g.response_ids for g in gens]
     frame["response_text"] = [g.text for g in gens]
     frame["topk_ids"] = [g.topk_ids for g in gens]
     frame["topk_logprobs"] = [g.topk_logprobs for g in gens]
     if config.rationales:
-        frame["rationale"], frame["answer"] = zip(*(rationales.split_rationale(g.text) for g in gens)) if gens else ((), ())
+        _fill_from_replies(frame, [g.text for g in gens])
     return TeacherOutputs(frame, _meta(backend, config))
+
+
+def _voted(rows: pd.DataFrame) -> list[str]:
+    """Synthesis' self-consistency columns present on `rows`: the majority rationale, its answer, the vote share."""
+    return [c for c in SELF_CONSISTENCY_COLUMNS if c in rows.columns]
+
+
+def _fill_from_replies(frame: pd.DataFrame, texts: list[str]) -> None:
+    """Rationale and answer parsed from the teacher's own reply, where synthesis left no majority vote.
+
+    A majority over several samples is the better label than one greedy reply, so a voted row keeps its vote.
+    """
+    parsed = [rationales.split_rationale(t) for t in texts]
+    voted = frame["rationale"].map(lambda v: isinstance(v, str)) if "rationale" in frame else pd.Series(False, frame.index)
+    frame["rationale"] = [frame.at[i, "rationale"] if voted[i] else p[0] for i, p in zip(frame.index, parsed)]
+    frame["answer"] = [frame.at[i, "answer"] if voted[i] else p[1] for i, p in zip(frame.index, parsed)]
 
 
 def work_fingerprint(rows: pd.DataFrame, config: TeacherConfig, backend: Backend) -> str:
     """Names a labelling job: the same prompts, teacher settings and tokenizer resume the same shards."""
-    payload = json.dumps([rows[["id", "prompt"]].values.tolist(), config.model_dump(mode="json"),
+    payload = json.dumps([rows[["id", "prompt", *_voted(rows)]].values.tolist(), config.model_dump(mode="json"),
                           tokenizer_sha256(backend)], sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
