@@ -69,6 +69,18 @@ def preflight(tracking_uri: str | None, report_dir: Path | None = None) -> str:
     return uri
 
 
+def check_served_teacher(params) -> None:
+    """A served teacher (`teacher.backend: openai`) answers, and with `teacher.top_k` logprobs, before any step."""
+    if params.teacher.backend != "openai":
+        return
+    from fastdistill.inference.openai_server import ServerError, check_served_teacher as probe
+
+    try:
+        probe(params.teacher)
+    except ServerError as err:
+        fail(f"teacher: {err}")
+
+
 def print_dry_run(config_path: Path, document: dict, params, load_pipeline=distill_pipeline) -> None:
     """The resolved parameters, and with Kubernetes settings the pods each step would run in."""
     from fastdistill.infra.k8s import uses_kubernetes

@@ -77,6 +77,51 @@ def logprobs_cap(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKEN_IDS_EXTRA) -> tuple[dict, bool]:
+    """One 1-token request asking for `k` logprobs: (the request extras the server takes, whether it returns token ids).
+
+    A server that caps logprobs below `k` is refused naming the cap, whether it says so (vLLM's 400, OpenAI's
+    API) or silently returns fewer (llama.cpp's server).
+    """
+    base_url = str(client.base_url).rstrip("/")
+
+    def probe():
+        try:
+            return client.completions.create(model=model, prompt="Hi", max_tokens=1, temperature=0.0, logprobs=k,
+                                             extra_body=extra)
+        except openai.BadRequestError as err:  # the answer to read, not a failure to report as is
+            return err
+
+    reply = call(client, "completions", probe)
+    if isinstance(reply, openai.BadRequestError):
+        text = _message(reply)
+        if "return_tokens_as_token_ids" in text and extra:  # a strict server refusing vLLM's extension
+            return probe_logprobs(client, model, k, {})
+        if "logprob" in text.lower():
+            cap = logprobs_cap(text)
+            named = f"caps logprobs at {cap}" if cap is not None else "refuses that many logprobs"
+            raise ServerError(f"{base_url} {named}, below teacher.top_k={k} (server said: {text[:200]}); "
+                              "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
+        raise ServerError(f"{base_url}/completions answered HTTP 400 to a 1-token probe: {text[:300]}")
+    choice = reply.choices[0]
+    tops = choice.logprobs.top_logprobs if choice.logprobs else None
+    if not tops:
+        raise ServerError(f"{base_url} returned no logprobs; the teacher needs a server that returns top-k "
+                          "logprobs for completions (vLLM: start it with --max-logprobs >= teacher.top_k)")
+    if len(tops[0] or {}) < k:
+        raise ServerError(f"{base_url} caps logprobs at {len(tops[0] or {})}, below teacher.top_k={k}: "
+                          "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
+    tokens = choice.logprobs.tokens or []
+    return dict(extra), bool(tokens) and tokens[0].startswith(TOKEN_ID_PREFIX)
+
+
+def check_served_teacher(config) -> None:
+    """The preflight for `teacher.backend: openai` (a `TeacherConfig`): reachable, and returns `top_k` logprobs."""
+    client = make_client(config.base_url, api_key_env=config.api_key_env, timeout_s=config.timeout_s,
+                         max_retries=config.max_retries)
+    probe_logprobs(client, config.api_model or config.model, config.top_k)
+
+
 class OpenAIBackend:
     def __init__(self, base_url: str, model: str, tokenizer, *, concurrency: int = 4, max_retries: int = 3,
                  timeout_s: float = 120.0, api_key_env: str = "OPENAI_API_KEY", client: openai.OpenAI | None = None):
@@ -95,38 +140,10 @@ class OpenAIBackend:
                     lambda: self.client.completions.create(model=self.model, extra_body=self.extra, **kwargs))
 
     def check_logprobs(self, k: int) -> None:
-        """One 1-token request: refuse a server that returns fewer than `k` logprobs, naming its cap."""
-        if k <= self._checked_k:
-            return
-        def probe():
-            try:
-                return self.client.completions.create(model=self.model, prompt="Hi", max_tokens=1, temperature=0.0,
-                                                      logprobs=k, extra_body=self.extra)
-            except openai.BadRequestError as err:  # the answer to read, not a failure to report as is
-                return err
-
-        reply = call(self.client, "completions", probe)
-        if isinstance(reply, openai.BadRequestError):
-            text = _message(reply)
-            if "return_tokens_as_token_ids" in text and self.extra:  # a strict server refusing vLLM's extension
-                self.extra = {}
-                return self.check_logprobs(k)
-            if "logprob" in text.lower():
-                cap = logprobs_cap(text)
-                named = f"caps logprobs at {cap}" if cap is not None else "refuses that many logprobs"
-                raise ServerError(f"{self.base_url} {named}, below teacher.top_k={k} (server said: {text[:200]}); "
-                                  "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
-            raise ServerError(f"{self.base_url}/completions answered HTTP 400 to a 1-token probe: {text[:300]}")
-        choice = reply.choices[0]
-        tops = choice.logprobs.top_logprobs if choice.logprobs else None
-        if not tops:
-            raise ServerError(f"{self.base_url} returned no logprobs; the teacher needs a server that returns top-k "
-                              "logprobs for completions (vLLM: start it with --max-logprobs >= teacher.top_k)")
-        if len(tops[0] or {}) < k:
-            raise ServerError(f"{self.base_url} caps logprobs at {len(tops[0] or {})}, below teacher.top_k={k}: "
-                              "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
-        self.token_ids = bool(choice.logprobs.tokens) and choice.logprobs.tokens[0].startswith(TOKEN_ID_PREFIX)
-        self._checked_k = k
+        """Refuse, before any generation, a server that returns fewer than `k` logprobs (`probe_logprobs`)."""
+        if k > self._checked_k:
+            self.extra, self.token_ids = probe_logprobs(self.client, self.model, k)
+            self._checked_k = k
 
     def generate(self, prompts: list[str], *, max_new_tokens: int, batch_size: int = 16, temperature: float = 0.0,
                  top_p: float = 1.0, top_k_logprobs: int | None = None, seed: int = 0,
