@@ -109,6 +109,20 @@ def letter_probability(choice) -> float:
     return 1.0 if said == "A" else 0.0 if said == "B" else 0.5
 
 
+def served_client(spec):
+    """The SDK client of a served judge (`JudgeConfig` with backend openai), built the teacher's way."""
+    from fastdistill.inference.openai_server import make_client
+
+    return make_client(spec.base_url, api_key_env=spec.api_key_env, timeout_s=spec.timeout_s,
+                       max_retries=spec.max_retries)
+
+
+def check_served_judge(spec) -> None:
+    """The preflight of a served judge: one verdict on a trivial pair, so a wrong URL, model or key stops the run
+    before any step instead of after training."""
+    ServedJudge(served_client(spec), spec.model).prefer_first([("Say yes.", "Yes.", "No.")])
+
+
 def judge_for(config, teacher_backend, teacher_spec: str):
     """(the judge, its name for the health checks) that `evaluation` configures; None when judging is off.
 
@@ -118,11 +132,7 @@ def judge_for(config, teacher_backend, teacher_spec: str):
         return None, None
     spec = config.judge
     if spec is not None and spec.backend == "openai":
-        from fastdistill.inference.openai_server import make_client
-
-        client = make_client(spec.base_url, api_key_env=spec.api_key_env, timeout_s=spec.timeout_s,
-                             max_retries=spec.max_retries)
-        return ServedJudge(client, spec.model, spec.concurrency), spec.model
+        return ServedJudge(served_client(spec), spec.model, spec.concurrency), spec.model
     local = config.local_judge_model
     if local is None:
         return LMJudge(teacher_backend, config.batch_size), teacher_spec

@@ -238,3 +238,12 @@ def test_a_served_teacher_that_caps_logprobs_is_refused_before_any_step(project)
     assert code == 2
     assert f"error: teacher: {server.url} caps logprobs at 2, below teacher.top_k=4" in out
     assert server.requests == 1 and server.generations == 0 and _left_behind(project[0]) == []
+
+
+def test_a_served_judge_that_does_not_answer_is_refused_before_any_step(project):
+    judge = "  evaluation:\n    judge: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: judge, max_retries: 0}\n"
+    config = _tiny_with(project[0], "judged.yaml", "  evaluation:\n", judge)
+    code, out, _ = _run(project, "distill", "--config", config, "--dry-run")
+    assert code == 2
+    assert "error: evaluation.judge: http://127.0.0.1:9/v1/chat/completions unreachable after 1 tries" in out
+    assert _left_behind(project[0]) == []
