@@ -7,8 +7,9 @@ token ids (the chat template is applied locally, so the server sees exactly
 the tokens the student will train on) to `POST {base_url}/completions` with
 `logprobs: k`.
 
-Returned tokens become ids in one of two ways (`token_pieces`): vLLM's
+Returned tokens become ids (`positions`, `token_pieces`): vLLM's
 `return_tokens_as_token_ids` extension makes every token read `token_id:N`;
+llama.cpp's server sends each token's `id` (and `bytes`) in the chat shape;
 other servers return each token's text, mapped back through the tokenizer's
 byte-level alphabet. Truncation is the server's `finish_reason: length`.
 
@@ -24,6 +25,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import TypeVar
 
 import numpy as np
@@ -77,6 +79,42 @@ def logprobs_cap(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+@dataclass(frozen=True)
+class Returned:
+    """One token as a server returned it: its text, and its id or bytes where the server sent them."""
+
+    piece: str
+    id: int | None = None
+    raw: list[int] | None = None
+
+
+def _field(item, name: str):
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _returned(item) -> Returned:
+    token_id = _field(item, "id")
+    return Returned(_field(item, "token") or "", token_id if isinstance(token_id, int) else None, _field(item, "bytes"))
+
+
+def positions(logprobs) -> list[tuple[Returned, list[tuple[Returned, float]]]]:
+    """Per response token: the returned token and its top alternatives with their logprobs, from either wire shape.
+
+    Completions (OpenAI, vLLM, SGLang): `tokens` and `top_logprobs` dicts keyed by token text. llama.cpp's
+    server answers completions in the chat shape instead: `content` entries whose `top_logprobs` carry each
+    alternative's `id` and `bytes` (the SDK keeps that unknown field as plain dicts).
+    """
+    if logprobs is None:
+        return []
+    content = _field(logprobs, "content")
+    if content:
+        return [(_returned(e), [(_returned(a), float(_field(a, "logprob"))) for a in _field(e, "top_logprobs") or []])
+                for e in content]
+    tokens, tops = logprobs.tokens or [], logprobs.top_logprobs or []
+    return [(Returned(t), [(Returned(p), lp) for p, lp in (top or {}).items()])
+            for t, top in zip(tokens, tops + [None] * (len(tokens) - len(tops)))]
+
+
 def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKEN_IDS_EXTRA) -> tuple[dict, bool]:
     """One 1-token request asking for `k` logprobs: (the request extras the server takes, whether it returns token ids).
 
@@ -103,16 +141,15 @@ def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKE
             raise ServerError(f"{base_url} {named}, below teacher.top_k={k} (server said: {text[:200]}); "
                               "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
         raise ServerError(f"{base_url}/completions answered HTTP 400 to a 1-token probe: {text[:300]}")
-    choice = reply.choices[0]
-    tops = choice.logprobs.top_logprobs if choice.logprobs else None
-    if not tops:
+    found = positions(reply.choices[0].logprobs)
+    if not found or not found[0][1]:
         raise ServerError(f"{base_url} returned no logprobs; the teacher needs a server that returns top-k "
                           "logprobs for completions (vLLM: start it with --max-logprobs >= teacher.top_k)")
-    if len(tops[0] or {}) < k:
-        raise ServerError(f"{base_url} caps logprobs at {len(tops[0] or {})}, below teacher.top_k={k}: "
+    if len(found[0][1]) < k:
+        raise ServerError(f"{base_url} caps logprobs at {len(found[0][1])}, below teacher.top_k={k}: "
                           "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
-    tokens = choice.logprobs.tokens or []
-    return dict(extra), bool(tokens) and tokens[0].startswith(TOKEN_ID_PREFIX)
+    first = found[0][0]
+    return dict(extra), first.id is not None or first.piece.startswith(TOKEN_ID_PREFIX)
 
 
 def check_served_teacher(config) -> None:
@@ -174,9 +211,9 @@ class OpenAIBackend:
         def one(pair: tuple[list[int], list[int]]) -> Generation:
             prompt, response = list(pair[0]), list(pair[1])
             reply = self._complete(prompt=prompt + response, max_tokens=0, echo=True, logprobs=top_k_logprobs)
-            logprobs = reply.choices[0].logprobs
-            tops = ((logprobs.top_logprobs if logprobs else None) or [])[len(prompt) : len(prompt) + len(response)]
-            if len(tops) != len(response) or any(t is None for t in tops):
+            tops = [alternatives for _, alternatives in positions(reply.choices[0].logprobs)]
+            tops = tops[len(prompt) : len(prompt) + len(response)]
+            if len(tops) != len(response) or not all(tops):
                 raise ServerError(f"{self.base_url} did not return prompt logprobs for echo scoring")
             gen = Generation(prompt, response, self.tokenizer.decode(response, skip_special_tokens=True))
             gen.topk_ids, gen.topk_logprobs = self._top_k(tops, top_k_logprobs, "a scored response")
@@ -185,17 +222,19 @@ class OpenAIBackend:
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(one, pairs))
 
-    def _id(self, piece: str, where: str) -> int:
+    def _id(self, token: Returned, where: str) -> int:
+        if token.id is not None:
+            return token.id
         try:
-            return self.pieces(piece)
+            return self.pieces(token.piece, token.raw)
         except LossyPiece as err:
             raise ServerError(f"{self.base_url}, {where}: {err}; use a server with token ids (vLLM) or byte fields") from None
         except KeyError:
-            raise ServerError(f"{self.base_url}, {where}: server token {piece!r} is not in the local tokenizer; "
+            raise ServerError(f"{self.base_url}, {where}: server token {token.piece!r} is not in the local tokenizer; "
                               "is the server the same teacher?") from None
 
-    def _top_k(self, tops: list[dict[str, float]], k: int, where: str) -> tuple[np.ndarray, np.ndarray]:
-        ranked = [sorted(top.items(), key=lambda kv: -kv[1])[:k] for top in tops]
+    def _top_k(self, tops: list[list[tuple[Returned, float]]], k: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        ranked = [sorted(top, key=lambda alt: -alt[1])[:k] for top in tops]
         if any(len(r) < k for r in ranked):
             raise ServerError(f"{self.base_url} returned fewer than teacher.top_k={k} logprobs for a token of {where} "
                               "(distinct tokens that decode to the same text collapse without token ids)")
@@ -203,18 +242,17 @@ class OpenAIBackend:
         return ids, np.array([[lp for _, lp in r] for r in ranked], dtype=np.float32).reshape(-1, k)
 
     def _parse(self, prompt_ids: list[int], choice, k: int | None, where: str) -> Generation:
-        logprobs = choice.logprobs
-        if k is not None and not (logprobs and logprobs.top_logprobs):
+        found = positions(choice.logprobs)
+        if k is not None and not (found and all(alternatives for _, alternatives in found)):
             raise ServerError(
                 f"{self.base_url} returned no logprobs; the teacher needs a server that returns top-k logprobs "
                 "for completions (vLLM: start it with --max-logprobs >= teacher.top_k)"
             )
-        if logprobs and logprobs.tokens:
-            response_ids = [self._id(t, where) for t in logprobs.tokens]
+        if found:
+            response_ids = [self._id(token, where) for token, _ in found]
         else:  # no logprobs asked for (synthesis): only the text is used; its ids are the local tokenization
             response_ids = self.tokenizer(choice.text, add_special_tokens=False)["input_ids"]
         gen = Generation(list(prompt_ids), response_ids, choice.text.strip(), truncated=choice.finish_reason == "length")
         if k is not None:
-            gen.topk_ids, gen.topk_logprobs = self._top_k(logprobs.top_logprobs, k, where)
+            gen.topk_ids, gen.topk_logprobs = self._top_k([alternatives for _, alternatives in found], k, where)
         return gen
-

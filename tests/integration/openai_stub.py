@@ -9,6 +9,8 @@ Completions come from a tiny in-process model, so results can be compared with t
 What it can be told to do, each like a real server:
 - `token_ids`: honour vLLM's `return_tokens_as_token_ids` (`token_id:N` tokens); off, every token is returned
   as its decoded text, and a token that is part of a multi-byte character as `bytes:\\xNN...` (OpenAI's form);
+- `llama_cpp`: answer completions' logprobs the way llama.cpp's server does, in the chat shape
+  (`content` entries with each token's `id`, `bytes` and its text cut to whole UTF-8 characters);
 - `max_logprobs`: refuse more logprobs with vLLM's 400 ("... greater than max allowed: N"); with
   `silent_cap`, return only that many instead (as llama.cpp's server does);
 - `fail_first`: answer the first n requests with 503 (and `retry-after-ms`, which the SDK honours);
@@ -48,10 +50,11 @@ def text_piece(tokenizer, token_id: int) -> str:
 
 
 class StubServer:
-    def __init__(self, backend=None, *, token_ids: bool = True, max_logprobs: int | None = None,
+    def __init__(self, backend=None, *, token_ids: bool = True, llama_cpp: bool = False, max_logprobs: int | None = None,
                  silent_cap: bool = False, fail_first: int = 0, judge: Callable[[str, str], float] | None = None,
                  judge_logprobs: bool = True):
         self.backend, self.token_ids, self.max_logprobs, self.silent_cap = backend, token_ids, max_logprobs, silent_cap
+        self.llama_cpp = llama_cpp
         self.fail_first, self.judge, self.judge_logprobs = fail_first, judge, judge_logprobs
         self.requests, self.generations, self.bodies, self.replies = 0, 0, [], []
         self.lock = threading.Lock()
@@ -125,13 +128,22 @@ class StubServer:
         eos = tokenizer.eos_token_id
         finish = "stop" if eos in gen.response_ids else "length"
         logprobs = None
-        if k is not None:
+        if k is not None and self.llama_cpp:
+            logprobs = {"content": [{**self._entry(t, lp), "top_logprobs": [self._entry(int(i), float(x))
+                                                                              for i, x in zip(a[:shown], b[:shown])]}
+                                    for t, lp, a, b in zip(gen.response_ids, gen.topk_logprobs[:, 0].tolist(),
+                                                           gen.topk_ids, gen.topk_logprobs)]}
+        elif k is not None:
             tokens = [self._render(body, t) for t in gen.response_ids]
             offsets = [sum(len(t) for t in tokens[:i]) for i in range(len(tokens))]
             logprobs = {"tokens": tokens, "token_logprobs": gen.topk_logprobs[:, 0].tolist(), "text_offset": offsets,
                         "top_logprobs": [self._tops(body, a[:shown], b[:shown])
                                          for a, b in zip(gen.topk_ids, gen.topk_logprobs)]}
         return 200, _completion(body, gen.text, logprobs, finish, len(ids), len(gen.response_ids))
+
+    def _entry(self, token_id: int, logprob: float) -> dict:
+        raw = token_bytes(self.backend.tokenizer, token_id)
+        return {"id": token_id, "token": raw.decode("utf-8", errors="ignore"), "bytes": list(raw), "logprob": logprob}
 
     def chat(self, body: dict) -> tuple[int, dict]:
         question = body["messages"][-1]["content"]

@@ -43,6 +43,18 @@ def test_openai_backend_matches_the_hf_backend_on_the_same_model(hf, token_ids):
     assert all(b["return_tokens_as_token_ids"] is True for b in server.bodies)
     pieces = [t for r in server.replies for t in r["choices"][0]["logprobs"]["tokens"]]
     assert all(p.startswith("token_id:") for p in pieces) is token_ids
+    _same_as_hf(hf, remote, got)
+
+
+def test_llama_cpp_shaped_logprobs_with_ids_and_bytes_match_the_hf_backend(hf):
+    with StubServer(hf, llama_cpp=True) as server:
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, concurrency=2)
+        got = remote.generate(PROMPTS, max_new_tokens=6, top_k_logprobs=4)
+    assert "content" in server.replies[-1]["choices"][0]["logprobs"] and remote.token_ids is True
+    _same_as_hf(hf, remote, got)
+
+
+def _same_as_hf(hf, remote, got):
     for a, b in zip(got, _expected(hf, 4)):
         assert a.prompt_ids == b.prompt_ids and a.response_ids == b.response_ids
         assert np.array_equal(a.topk_ids, b.topk_ids)
