@@ -215,6 +215,29 @@ def test_a_served_judge_that_follows_the_position_shows_in_the_bias_figure():
     assert result.first_position_rate == 1.0 and result.consistency == 0.0 and result.win_rate == 0.5
 
 
+def test_the_evaluation_suite_reports_a_served_judges_position_bias(hf):
+    import pandas as pd
+
+    from fastdistill.config import TeacherConfig
+    from fastdistill.evaluation.suite import evaluate_student
+    from fastdistill.inference.labelling import label
+
+    rows = pd.DataFrame({"id": ["a", "b", "c"], "split": ["test"] * 3, "category": ["default"] * 3,
+                         "prompt": PROMPTS, "reference": ["red", "four", "bonjour"]})
+    outputs = label(hf, rows, TeacherConfig(model="tiny:teacher", max_new_tokens=4, top_k=2))
+    with StubServer(judge=_always_first) as server:
+        config = EvaluationConfig(max_new_tokens=4, judge_pairs=2, efficiency_prompts=0, judge={
+            "backend": "openai", "base_url": server.url, "model": "strong-judge"})
+        grader, name = judge.judge_for(config, hf, "tiny:teacher")
+        result = evaluate_student(hf, outputs, config, judge_backend=grader, judge_name=name,
+                                  teacher_name="tiny:teacher")
+    assert server.requests == 4  # 2 pairs x both orders
+    scores = result.scores
+    assert scores.per_example["judge_first_position_rate"] == [1.0, 1.0, None]
+    assert scores.per_example["judge_win_rate"] == [0.5, 0.5, None] and scores.aggregates["judge_pairs"] == 2
+    assert [w.code for w in result.warnings if "judge" in w.code] == ["uninformative_judge"]  # not self_judge
+
+
 def test_vllm_backend_import_guard_is_clear_on_cpu_machines(tiny_teacher_dir):
     from fastdistill.inference.vllm_offline import BackendUnavailable, VLLMBackend
 
