@@ -14,6 +14,7 @@ What it can be told to do, each like a real server:
 - `max_logprobs`: refuse more logprobs with vLLM's 400 ("... greater than max allowed: N"); with
   `silent_cap`, return only that many instead (as llama.cpp's server does);
 - `fail_first`: answer the first n requests with 503 (and `retry-after-ms`, which the SDK honours);
+- `stall_s`: hold every request this long and then drop it unanswered (a server too slow for the client's timeout);
 - `judge`: a function (first answer, second answer) -> P(first is better) behind the chat endpoint.
 """
 
@@ -52,9 +53,9 @@ def text_piece(tokenizer, token_id: int) -> str:
 class StubServer:
     def __init__(self, backend=None, *, token_ids: bool = True, llama_cpp: bool = False, max_logprobs: int | None = None,
                  silent_cap: bool = False, fail_first: int = 0, judge: Callable[[str, str], float] | None = None,
-                 judge_logprobs: bool = True):
+                 judge_logprobs: bool = True, stall_s: float = 0.0):
         self.backend, self.token_ids, self.max_logprobs, self.silent_cap = backend, token_ids, max_logprobs, silent_cap
-        self.llama_cpp = llama_cpp
+        self.llama_cpp, self.stall_s = llama_cpp, stall_s
         self.fail_first, self.judge, self.judge_logprobs = fail_first, judge, judge_logprobs
         self.requests, self.generations, self.bodies, self.replies = 0, 0, [], []
         self.lock = threading.Lock()
@@ -81,6 +82,9 @@ class StubServer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                if outer.stall_s:
+                    time.sleep(outer.stall_s)
+                    return
                 with outer.lock:
                     outer.requests += 1
                     outer.bodies.append(body)

@@ -118,6 +118,13 @@ def test_503s_are_retried_by_the_sdk(hf):
     assert server.requests == 2
 
 
+def test_a_server_slower_than_the_timeout_is_retried_then_named(hf):
+    with StubServer(hf, stall_s=3.0) as server:
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, max_retries=1, timeout_s=0.2)
+        with pytest.raises(ServerError, match=r"/v1/completions unreachable after 2 tries: Request timed out"):
+            remote.generate(PROMPTS[:1], max_new_tokens=2, top_k_logprobs=2)
+
+
 def test_server_without_logprobs_gets_a_clear_error(hf):
     with StubServer(hf) as server:
         server.complete = _without_logprobs(server.complete)
