@@ -78,7 +78,8 @@ def _fill_from_replies(frame: pd.DataFrame, texts: list[str]) -> None:
     A majority over several samples is the better label than one greedy reply, so a voted row keeps its vote.
     """
     parsed = [rationales.split_rationale(t) for t in texts]
-    voted = frame["rationale"].map(lambda v: isinstance(v, str)) if "rationale" in frame else pd.Series(False, frame.index)
+    voted = (frame["rationale"].map(lambda v: isinstance(v, str)) if {"rationale", "answer"} <= set(frame.columns)
+             else pd.Series(False, frame.index))
     frame["rationale"] = [frame.at[i, "rationale"] if voted[i] else p[0] for i, p in zip(frame.index, parsed)]
     frame["answer"] = [frame.at[i, "answer"] if voted[i] else p[1] for i, p in zip(frame.index, parsed)]
 
