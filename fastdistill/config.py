@@ -184,6 +184,9 @@ class TeacherConfig(_Section):
     base_url: str | None = Field(None, description="openai backend: the server's base URL, e.g. http://vllm:8000/v1.")
     api_model: str | None = Field(None, description="openai backend: the model name on the server (default: teacher.model).")
     concurrency: int = Field(4, ge=1, description="openai backend: requests in flight at once.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai backend: the environment variable holding the API key.")
+    timeout_s: float = Field(120.0, gt=0, description="openai backend: seconds one request may take.")
+    max_retries: int = Field(3, ge=0, description="openai backend: retries (SDK backoff) on connection errors, 429, 5xx.")
     tensor_parallel_size: int = Field(1, ge=1, description="vllm backend: GPUs per model.")
     top_k: int = Field(8, ge=1, le=256, description="Top-k logprobs kept per response token.")
     max_new_tokens: int = Field(96, ge=1)
@@ -286,6 +289,26 @@ class SweepConfig(_Section):
         return grid
 
 
+class JudgeConfig(_Section):
+    """A judge other than the teacher: a local model (hf) or, usually, a strong model behind an API (openai)."""
+
+    backend: Literal["hf", "openai"] = Field("hf", description="hf: a local model spec; openai: an OpenAI-compatible chat server.")
+    model: str = Field(description="hf: a model spec (as teacher.model); openai: the model name on the server.")
+    base_url: str | None = Field(None, description="openai: the server's base URL, e.g. https://api.openai.com/v1.")
+    api_key_env: str = Field("OPENAI_API_KEY", description="openai: the environment variable holding the API key.")
+    concurrency: int = Field(4, ge=1, description="openai: requests in flight at once.")
+    timeout_s: float = Field(60.0, gt=0, description="openai: seconds one request may take.")
+    max_retries: int = Field(3, ge=0, description="openai: retries (SDK backoff) on connection errors, 429, 5xx.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> JudgeConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError("judge backend 'openai' needs evaluation.judge.base_url, e.g. https://api.openai.com/v1")
+        if self.backend == "hf":
+            _check_spec(self.model)
+        return self
+
+
 class EvaluationConfig(_Section):
     """The evaluation on the test split. The expensive parts (judge, batch-1 latency, speculative decoding) are sized here."""
 
@@ -295,6 +318,8 @@ class EvaluationConfig(_Section):
     judge_model: str | None = Field(
         None, description="Judge model spec for the pairwise win rate (same forms as teacher.model); None: the teacher."
     )
+    judge: JudgeConfig | None = Field(None, description="The judge as a section (a served model: backend openai); "
+                                      "None: judge_model, or the teacher.")
     judge_pairs: int = Field(8, ge=0, description="Student/teacher answer pairs judged (each in both orders); 0: no judge.")
     efficiency_prompts: int = Field(
         8, ge=0, description="Prompts for the speed measurements (batch-1 latency p50/p95, batched tokens/s, peak "
@@ -310,6 +335,19 @@ class EvaluationConfig(_Section):
     @classmethod
     def _known_spec(cls, value: str | None) -> str | None:
         return value if value is None else _check_spec(value)
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> EvaluationConfig:
+        if self.judge is not None and self.judge_model is not None:
+            raise ValueError("set evaluation.judge or evaluation.judge_model, not both")
+        return self
+
+    @property
+    def local_judge_model(self) -> str | None:
+        """The judge's model spec when it runs here (None: the teacher judges, or a served judge does)."""
+        if self.judge is not None:
+            return self.judge.model if self.judge.backend == "hf" else None
+        return self.judge_model
 
     @field_validator("efficiency_prompts")
     @classmethod

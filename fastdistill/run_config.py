@@ -69,10 +69,11 @@ def _cross_checks(params: RunConfig) -> list[str]:
     except ValueError as err:
         return [str(err)]  # names the grid key: "sweep.grid.beta = ..."
     problems = []
-    if any(t.training.objective_record.needs_rationales for t in trials) and not params.teacher.rationales:
+    voted = params.synthesis.enabled and bool(params.synthesis.rationale_categories)  # majority rationales reach training
+    if any(t.training.objective_record.needs_rationales for t in trials) and not (params.teacher.rationales or voted):
         needing = sorted({t.training.objective for t in trials if t.training.objective_record.needs_rationales})
-        problems.append(f"training.objective {', '.join(needing)} needs teacher.rationales: true "
-                        "(rationale and answer to learn from)")
+        problems.append(f"training.objective {', '.join(needing)} needs teacher.rationales: true or "
+                        "synthesis.rationale_categories (rationale and answer to learn from)")
     for field, budget in (("evaluation.max_new_tokens", params.evaluation.max_new_tokens),
                           ("sweep.eval_max_new_tokens", params.sweep.eval_max_new_tokens)):
         if budget > params.teacher.max_new_tokens:

@@ -5,6 +5,7 @@ from zenml import log_metadata, step
 
 from fastdistill.config import EvaluationConfig, TeacherConfig
 from fastdistill.data.splits import TEST, content_sha256
+from fastdistill.evaluation.judge import judge_for
 from fastdistill.evaluation.suite import EvalMetrics, Sample, evaluate_student, held_out
 from fastdistill.inference.hf import HFBackend
 from fastdistill.inference.topk_store import TeacherOutputs
@@ -26,8 +27,7 @@ def evaluate(
     student = HFBackend(student_model.path)
     teacher_dir = resolve_model(teacher_config.model)
     teacher = HFBackend(teacher_dir)
-    judge_spec = evaluation_config.judge_model or teacher_config.model
-    judge = teacher if evaluation_config.judge_model is None else HFBackend(resolve_model(evaluation_config.judge_model))
+    judge, judge_spec = judge_for(evaluation_config, teacher, teacher_config.model)
     result = evaluate_student(student, teacher_outputs, evaluation_config, teacher, judge,
                               student_dir=student_model.path, teacher_dir=teacher_dir,
                               judge_name=judge_spec, teacher_name=teacher_config.model)

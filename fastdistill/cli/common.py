@@ -69,6 +69,27 @@ def preflight(tracking_uri: str | None, report_dir: Path | None = None) -> str:
     return uri
 
 
+def check_served(params) -> None:
+    """Served models answer before any step: a teacher with `teacher.top_k` logprobs, a judge with a verdict."""
+    from fastdistill.inference.openai_server import ServerError
+
+    try:
+        if params.teacher.backend == "openai":
+            from fastdistill.inference.openai_server import check_served_teacher
+
+            check_served_teacher(params.teacher)
+    except ServerError as err:
+        fail(f"teacher: {err}")
+    judge = params.evaluation.judge
+    try:
+        if judge is not None and judge.backend == "openai" and params.evaluation.judge_pairs:
+            from fastdistill.evaluation.judge import check_served_judge
+
+            check_served_judge(judge)
+    except ServerError as err:
+        fail(f"evaluation.judge: {err}")
+
+
 def print_dry_run(config_path: Path, document: dict, params, load_pipeline=distill_pipeline) -> None:
     """The resolved parameters, and with Kubernetes settings the pods each step would run in."""
     from fastdistill.infra.k8s import uses_kubernetes

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from fastdistill.cli.common import (
+    check_served,
     load_config,
     local_stack,
     preflight,
@@ -41,6 +42,7 @@ def distill(config_path: Path, no_cache: bool = False, dry_run: bool = False,
     """
     document, params = load_config(config_path)
     preflight(tracking_uri, report_dir)  # the tracking store and the report directory, before any step
+    check_served(params)  # a served teacher that caps logprobs, or a judge that does not answer, before any spend
     if dry_run:
         print_dry_run(config_path, document, params)
         return

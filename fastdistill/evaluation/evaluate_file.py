@@ -109,6 +109,7 @@ def _recorded_teacher(uri: str) -> str | None:
 def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, config: EvaluationConfig,
                   teacher_spec: str | None = None) -> tuple[dict, EvalResult]:
     """The whole suite on `data`; returns (the JSON document, the raw result)."""
+    from fastdistill.evaluation.judge import judge_for
     from fastdistill.inference.hf import HFBackend
     from fastdistill.inference.labelling import label
     from fastdistill.models import check_vocab_compatible, resolve_model
@@ -123,10 +124,10 @@ def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, con
         teacher = HFBackend(teacher_dir)
         outputs = label(teacher, frame, teacher_config)
         student = HFBackend(model.path)
-        judge = teacher if config.judge_model is None else HFBackend(resolve_model(config.judge_model))
+        judge, judge_name = judge_for(config, teacher, spec)
         result = evaluate_student(student, outputs, config.model_copy(update={"max_examples": None}), teacher, judge,
                                   student_dir=model.path, teacher_dir=teacher_dir,
-                                  judge_name=config.judge_model or spec, teacher_name=spec)
+                                  judge_name=judge_name, teacher_name=spec)
     estimates = {name: estimate_json(e) for name, e in result.scores.estimates().items()}
     document = {"model": model_uri, "resolved": model.description, "teacher": spec, "data": str(data),
                 "split": TEST, "examples": len(result.scores.ids), "confidence": CONFIDENCE,

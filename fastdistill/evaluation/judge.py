@@ -12,7 +12,9 @@ student exactly 0.5, whatever the answers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,6 +61,85 @@ class LMJudge:
             pair = logits[:, list(self.label_ids)]
             out.extend(torch.softmax(pair, dim=-1)[:, 0].cpu().tolist())
         return out
+
+
+class ServedJudge:
+    """A model behind an OpenAI-compatible chat server (the usual judge: strong, and not the teacher).
+
+    The question goes out as one user turn (the server applies the judge's own chat template) for one
+    token at temperature 0 with its top logprobs: P(A) = p("A") / (p("A") + p("B")) over the first token's
+    alternatives (" A", "**A" count as "A"). A server without logprobs, or whose top alternatives hold
+    neither letter, is read from the reply's text: "A" 1, "B" 0, anything else 0.5 (no preference).
+    """
+
+    TOP_LOGPROBS = 5  # OpenAI's chat API allowed 5 for years; enough to hold both letters
+
+    def __init__(self, client, model: str, concurrency: int = 4):
+        self.client, self.model, self.concurrency = client, model, concurrency
+
+    def prefer_first(self, triples: Sequence[tuple[str, str, str]]) -> list[float]:
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            return list(pool.map(self._one, triples))
+
+    def _one(self, triple: tuple[str, str, str]) -> float:
+        from fastdistill.inference.openai_server import call
+
+        prompt, a, b = triple
+        reply = call(self.client, "chat/completions", lambda: self.client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": TEMPLATE.format(prompt=prompt, a=a, b=b)}],
+            max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=self.TOP_LOGPROBS))
+        return letter_probability(reply.choices[0])
+
+
+def _letter(token: str) -> str:
+    return token.strip().strip("*_").upper()
+
+
+def letter_probability(choice) -> float:
+    """P("A" is better) from one chat choice: its first token's top logprobs, else its text."""
+    content = choice.logprobs.content if choice.logprobs else None
+    if content:
+        mass = {"A": 0.0, "B": 0.0}
+        for alt in content[0].top_logprobs or []:
+            if _letter(alt.token) in mass:
+                mass[_letter(alt.token)] += math.exp(alt.logprob)
+        if mass["A"] + mass["B"] > 0:
+            return mass["A"] / (mass["A"] + mass["B"])
+    said = _letter(choice.message.content or "")[:1]
+    return 1.0 if said == "A" else 0.0 if said == "B" else 0.5
+
+
+def served_client(spec):
+    """The SDK client of a served judge (`JudgeConfig` with backend openai), built the teacher's way."""
+    from fastdistill.inference.openai_server import make_client
+
+    return make_client(spec.base_url, api_key_env=spec.api_key_env, timeout_s=spec.timeout_s,
+                       max_retries=spec.max_retries)
+
+
+def check_served_judge(spec) -> None:
+    """The preflight of a served judge: one verdict on a trivial pair, so a wrong URL, model or key stops the run
+    before any step instead of after training."""
+    ServedJudge(served_client(spec), spec.model).prefer_first([("Say yes.", "Yes.", "No.")])
+
+
+def judge_for(config, teacher_backend, teacher_spec: str):
+    """(the judge, its name for the health checks) that `evaluation` configures; None when judging is off.
+
+    `judge` (a section) wins; else `judge_model` (a local spec); else the teacher judges its own answers.
+    """
+    if not config.judge_pairs:
+        return None, None
+    spec = config.judge
+    if spec is not None and spec.backend == "openai":
+        return ServedJudge(served_client(spec), spec.model, spec.concurrency), spec.model
+    local = config.local_judge_model
+    if local is None:
+        return LMJudge(teacher_backend, config.batch_size), teacher_spec
+    from fastdistill.inference.hf import HFBackend
+    from fastdistill.models import resolve_model
+
+    return LMJudge(HFBackend(resolve_model(local)), config.batch_size), local
 
 
 @dataclass

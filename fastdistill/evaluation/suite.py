@@ -120,7 +120,8 @@ def evaluate_student(student, outputs: TeacherOutputs, config: EvaluationConfig,
     """Every metric group that the given parts allow, on the test split.
 
     Without `teacher` (an HFBackend) the free-running agreement, speed, efficiency and speculative groups are
-    skipped; without `judge_backend` (or with `judge_pairs: 0`) the judge is. `judge_name` and `teacher_name`
+    skipped; without `judge_backend` (an HFBackend, or a `judge.Judge` such as a served one; see
+    `judge.judge_for`), or with `judge_pairs: 0`, the judge is. `judge_name` and `teacher_name`
     (model specs) let the health checks notice a judge that grades its own answers.
     """
     rows = held_out(outputs, config)
@@ -168,7 +169,8 @@ def evaluate_student(student, outputs: TeacherOutputs, config: EvaluationConfig,
 def _judge(backend, config: EvaluationConfig, prompts, answers, reference_answers, judge_name, teacher_name):
     """Per-pair judge metrics on the first `judge_pairs` test prompts (None beyond), verdicts, health warnings."""
     n = min(config.judge_pairs, len(prompts))
-    verdict = judge.pairwise(judge.LMJudge(backend, config.batch_size), prompts[:n], answers[:n], reference_answers[:n])
+    grader = backend if hasattr(backend, "prefer_first") else judge.LMJudge(backend, config.batch_size)
+    verdict = judge.pairwise(grader, prompts[:n], answers[:n], reference_answers[:n])
     pad = [None] * (len(prompts) - n)
     judged = {
         "judge_win_rate": [p["outcome"] for p in verdict.pairs] + pad,

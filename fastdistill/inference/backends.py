@@ -22,5 +22,6 @@ def backend_for(config: TeacherConfig, cache_dir: Path | None = None) -> Backend
         from fastdistill.inference.openai_server import OpenAIBackend
 
         return OpenAIBackend(config.base_url, config.api_model or config.model, load_tokenizer(model_dir),
-                             concurrency=config.concurrency)
+                             concurrency=config.concurrency, max_retries=config.max_retries,
+                             timeout_s=config.timeout_s, api_key_env=config.api_key_env)
     return HFBackend(model_dir)

@@ -108,7 +108,8 @@ class HFBackend:
         eos = self.tokenizer.eos_token_id
         length = ids.index(eos) + 1 if eos in ids and not ignore_eos else len(ids)  # keep the eos: models must stop
         response = ids[:length]
-        gen = Generation(list(prompt_ids), response, self.tokenizer.decode(response, skip_special_tokens=True).strip())
+        gen = Generation(list(prompt_ids), response, self.tokenizer.decode(response, skip_special_tokens=True).strip(),
+                         truncated=eos not in response)
         if k is not None and length:
             # Raw (pre-processor) logits: logprobs at temperature 1 whatever the sampling temperature was.
             step_logits = torch.stack([logits[t][row] for t in range(length)]).float()

@@ -21,6 +21,7 @@ from fastdistill.config import TeacherConfig
 from fastdistill.inference.topk_store import (
     LOGPROB_STEP,
     SCHEMA_VERSION,
+    SELF_CONSISTENCY_COLUMNS,
     TeacherMeta,
     TeacherOutputs,
     shard_bytes,
@@ -76,15 +77,32 @@ def label(backend: Backend, rows: pd.DataFrame, config: TeacherConfig) -> Teache
         seed=SEED,
         desc="teacher inference",
     )
-    frame = rows[list(INPUT_COLUMNS)].reset_index(drop=True).copy()
+    frame = rows[[*INPUT_COLUMNS, *_voted(rows)]].reset_index(drop=True).copy()
     frame["prompt_ids"] = [g.prompt_ids for g in gens]
     frame["response_ids"] = [g.response_ids for g in gens]
     frame["response_text"] = [g.text for g in gens]
     frame["topk_ids"] = [g.topk_ids for g in gens]
     frame["topk_logprobs"] = [g.topk_logprobs for g in gens]
     if config.rationales:
-        frame["rationale"], frame["answer"] = zip(*(rationales.split_rationale(g.text) for g in gens)) if gens else ((), ())
+        _fill_from_replies(frame, [g.text for g in gens])
     return TeacherOutputs(frame, _meta(backend, config))
+
+
+def _voted(rows: pd.DataFrame) -> list[str]:
+    """Synthesis' self-consistency columns present on `rows`: the majority rationale, its answer, the vote share."""
+    return [c for c in SELF_CONSISTENCY_COLUMNS if c in rows.columns]
+
+
+def _fill_from_replies(frame: pd.DataFrame, texts: list[str]) -> None:
+    """Rationale and answer parsed from the teacher's own reply, where synthesis left no majority vote.
+
+    A majority over several samples is the better label than one greedy reply, so a voted row keeps its vote.
+    """
+    parsed = [rationales.split_rationale(t) for t in texts]
+    voted = (frame["rationale"].map(lambda v: isinstance(v, str)) if {"rationale", "answer"} <= set(frame.columns)
+             else pd.Series(False, frame.index))
+    frame["rationale"] = [frame.at[i, "rationale"] if voted[i] else p[0] for i, p in zip(frame.index, parsed)]
+    frame["answer"] = [frame.at[i, "answer"] if voted[i] else p[1] for i, p in zip(frame.index, parsed)]
 
 
 def _sha256(data: bytes) -> str:
@@ -92,7 +110,8 @@ def _sha256(data: bytes) -> str:
 
 
 def _rows_sha256(rows: pd.DataFrame) -> str:
-    values = [[None if pd.isna(v) else str(v) for v in row] for row in rows[list(INPUT_COLUMNS)].itertuples(index=False)]
+    columns = [*INPUT_COLUMNS, *_voted(rows)]
+    values = [[None if pd.isna(v) else str(v) for v in row] for row in rows[columns].itertuples(index=False)]
     return _sha256(json.dumps(values).encode())
 
 

@@ -1,53 +1,201 @@
-"""A teacher behind any OpenAI-compatible completions server (e.g. a vLLM server in the cluster).
+"""A teacher behind any OpenAI-compatible completions server (vLLM, SGLang, llama.cpp's server, ...).
 
-Prompts are sent as token ids (the chat template is applied locally, so the
-server sees exactly the tokens the student will train on) to
-`POST {base_url}/completions` with `logprobs: k`. vLLM's
-`return_tokens_as_token_ids` makes every returned token read `token_id:N`;
-plain token strings are mapped back through the local tokenizer. Requests run
-with bounded concurrency and are retried with exponential backoff on
-connection errors, 429 and 5xx.
+Requests go through the official `openai` SDK: its timeouts, and its retries
+with exponential backoff on connection errors, 408, 429 and 5xx (honouring
+`Retry-After`); requests run `concurrency` at a time. Prompts are sent as
+token ids (the chat template is applied locally, so the server sees exactly
+the tokens the student will train on) to `POST {base_url}/completions` with
+`logprobs: k`.
+
+Returned tokens become ids (`positions`, `token_pieces`): vLLM's
+`return_tokens_as_token_ids` extension makes every token read `token_id:N`;
+llama.cpp's server sends each token's `id` (and `bytes`) in the chat shape;
+other servers return each token's text, mapped back through the tokenizer's
+byte-level alphabet. Truncation is the server's `finish_reason: length`.
+
+Before any generation with logprobs, one 1-token request checks that the
+server returns `teacher.top_k` of them: a server that caps them (OpenAI's API
+at 5, vLLM at `--max-logprobs`, 20 by default) is refused naming the cap.
 """
 
 from __future__ import annotations
 
-import json
+import os
+import re
 import time
-import urllib.error
-import urllib.request
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
+import openai
 from tqdm.auto import tqdm
 
 from fastdistill.inference.chat import encode_chat_prompt
+from fastdistill.inference.token_pieces import TOKEN_ID_PREFIX, LossyPiece, PieceMapper
 from fastdistill.inference.types import Generation, GenerationStats
+
+T = TypeVar("T")
+TOKEN_IDS_EXTRA = {"return_tokens_as_token_ids": True}  # vLLM; other servers ignore unknown fields
+_CAP = re.compile(r"(?:max(?:imum)?(?:\s+allowed)?|at\s+most|less\s+than\s+or\s+equal\s+to|<=|≤|cannot\s+exceed|up\s+to)"
+                  r"\D{0,12}?(\d+)", re.I)
 
 
 class ServerError(RuntimeError):
     """The server failed or answered something a teacher cannot be built from."""
 
 
+def make_client(base_url: str, *, api_key_env: str = "OPENAI_API_KEY", timeout_s: float = 120.0,
+                max_retries: int = 3) -> openai.OpenAI:
+    """The one way this project builds a client for a served model (teacher and judge alike).
+
+    Self-hosted servers (vLLM, llama.cpp) ignore the key, but the SDK insists on one: "EMPTY" when the variable is unset.
+    """
+    return openai.OpenAI(base_url=base_url, api_key=os.environ.get(api_key_env) or "EMPTY", timeout=timeout_s,
+                         max_retries=max_retries)
+
+
+def call(client: openai.OpenAI, endpoint: str, request: Callable[[], T]) -> T:
+    """`request()` with the SDK's errors turned into one line naming the URL."""
+    url = f"{str(client.base_url).rstrip('/')}/{endpoint}"
+    try:
+        return request()
+    except openai.APIConnectionError as err:
+        raise ServerError(f"{url} unreachable after {client.max_retries + 1} tries: {err}") from None
+    except openai.APIStatusError as err:
+        raise ServerError(f"{url} answered HTTP {err.status_code}: {_message(err)[:300]}") from None
+
+
+def _message(err: openai.APIStatusError) -> str:
+    body = err.body if isinstance(err.body, dict) else {}
+    inner = body.get("error") if isinstance(body.get("error"), dict) else body
+    return str(inner.get("message") or err.message)
+
+
+def logprobs_cap(message: str) -> int | None:
+    """The cap a server's "too many logprobs" error names (vLLM: "... greater than max allowed: 20")."""
+    match = _CAP.search(message)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class Returned:
+    """One token as a server returned it: its text, and its id or bytes where the server sent them."""
+
+    piece: str
+    id: int | None = None
+    raw: list[int] | None = None
+
+
+def _field(item, name: str):
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _returned(item) -> Returned:
+    token_id = _field(item, "id")
+    return Returned(_field(item, "token") or "", token_id if isinstance(token_id, int) else None, _field(item, "bytes"))
+
+
+def positions(logprobs) -> list[tuple[Returned, list[tuple[Returned, float]]]]:
+    """Per response token: the returned token and its top alternatives with their logprobs, from either wire shape.
+
+    Completions (OpenAI, vLLM, SGLang): `tokens` and `top_logprobs` dicts keyed by token text. llama.cpp's
+    server answers completions in the chat shape instead: `content` entries whose `top_logprobs` carry each
+    alternative's `id` and `bytes` (the SDK keeps that unknown field as plain dicts).
+    """
+    if logprobs is None:
+        return []
+    content = _field(logprobs, "content")
+    if content:
+        return [(_returned(e), [(_returned(a), float(_field(a, "logprob"))) for a in _field(e, "top_logprobs") or []])
+                for e in content]
+    tokens, tops = logprobs.tokens or [], logprobs.top_logprobs or []
+    return [(Returned(t), [(Returned(p), lp) for p, lp in (top or {}).items()])
+            for t, top in zip(tokens, tops + [None] * (len(tokens) - len(tops)))]
+
+
+def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKEN_IDS_EXTRA) -> tuple[dict, bool]:
+    """One 1-token request asking for `k` logprobs: (the request extras the server takes, whether it returns token ids).
+
+    A server that caps logprobs below `k` is refused naming the cap, whether it says so (vLLM's 400, OpenAI's
+    API) or silently returns fewer (llama.cpp's server).
+    """
+    base_url = str(client.base_url).rstrip("/")
+
+    def probe():
+        try:
+            return client.completions.create(model=model, prompt="Hi", max_tokens=1, temperature=0.0, logprobs=k,
+                                             extra_body=extra)
+        except openai.BadRequestError as err:  # the answer to read, not a failure to report as is
+            return err
+
+    reply = call(client, "completions", probe)
+    if isinstance(reply, openai.BadRequestError):
+        text = _message(reply)
+        if "return_tokens_as_token_ids" in text and extra:  # a strict server refusing vLLM's extension
+            return probe_logprobs(client, model, k, {})
+        if "logprob" in text.lower():
+            cap = logprobs_cap(text)
+            named = f"caps logprobs at {cap}" if cap is not None else "refuses that many logprobs"
+            raise ServerError(f"{base_url} {named}, below teacher.top_k={k} (server said: {text[:200]}); "
+                              "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
+        raise ServerError(f"{base_url}/completions answered HTTP 400 to a 1-token probe: {text[:300]}")
+    found = positions(reply.choices[0].logprobs)
+    if not found or not found[0][1]:
+        raise ServerError(f"{base_url} returned no logprobs; the teacher needs a server that returns top-k "
+                          "logprobs for completions (vLLM: start it with --max-logprobs >= teacher.top_k)")
+    if len(found[0][1]) < k:
+        raise ServerError(f"{base_url} caps logprobs at {len(found[0][1])}, below teacher.top_k={k}: "
+                          "lower teacher.top_k or raise the server's limit (vLLM: --max-logprobs)")
+    first = found[0][0]
+    return dict(extra), first.id is not None or first.piece.startswith(TOKEN_ID_PREFIX)
+
+
+def check_served_teacher(config) -> None:
+    """The preflight for `teacher.backend: openai` (a `TeacherConfig`): reachable, and returns `top_k` logprobs."""
+    client = make_client(config.base_url, api_key_env=config.api_key_env, timeout_s=config.timeout_s,
+                         max_retries=config.max_retries)
+    probe_logprobs(client, config.api_model or config.model, config.top_k)
+
+
 class OpenAIBackend:
-    def __init__(self, base_url: str, model: str, tokenizer, *, concurrency: int = 4, retries: int = 3,
-                 backoff_s: float = 0.5, timeout_s: float = 120.0):
+    def __init__(self, base_url: str, model: str, tokenizer, *, concurrency: int = 4, max_retries: int = 3,
+                 timeout_s: float = 120.0, api_key_env: str = "OPENAI_API_KEY", client: openai.OpenAI | None = None):
         self.base_url, self.model, self.tokenizer = base_url.rstrip("/"), model, tokenizer
-        self.concurrency, self.retries, self.backoff_s, self.timeout_s = concurrency, retries, backoff_s, timeout_s
+        self.client = client or make_client(base_url, api_key_env=api_key_env, timeout_s=timeout_s,
+                                            max_retries=max_retries)
+        self.concurrency = concurrency
+        self.pieces = PieceMapper(tokenizer)
+        self.extra: dict = dict(TOKEN_IDS_EXTRA)
+        self.token_ids: bool | None = None  # whether the server speaks the token-id extension (known after the probe)
+        self._checked_k = 0
         self.stats = GenerationStats()
+
+    def _complete(self, **kwargs):
+        return call(self.client, "completions",
+                    lambda: self.client.completions.create(model=self.model, extra_body=self.extra, **kwargs))
+
+    def check_logprobs(self, k: int) -> None:
+        """Refuse, before any generation, a server that returns fewer than `k` logprobs (`probe_logprobs`)."""
+        if k > self._checked_k:
+            self.extra, self.token_ids = probe_logprobs(self.client, self.model, k)
+            self._checked_k = k
 
     def generate(self, prompts: list[str], *, max_new_tokens: int, batch_size: int = 16, temperature: float = 0.0,
                  top_p: float = 1.0, top_k_logprobs: int | None = None, seed: int = 0,
                  desc: str = "generating") -> list[Generation]:
         """One response per prompt, in input order (`batch_size` is the server's business)."""
+        if top_k_logprobs is not None:
+            self.check_logprobs(top_k_logprobs)
         encoded = [encode_chat_prompt(self.tokenizer, p) for p in prompts]
         started = time.perf_counter()
 
         def one(i: int) -> Generation:
-            body = {"model": self.model, "prompt": encoded[i], "max_tokens": max_new_tokens, "temperature": temperature,
-                    "top_p": top_p, "seed": seed + i, "return_tokens_as_token_ids": True}
-            if top_k_logprobs is not None:
-                body["logprobs"] = top_k_logprobs
-            return self._parse(encoded[i], self._post(body), top_k_logprobs)
+            extra = {} if top_k_logprobs is None else {"logprobs": top_k_logprobs}
+            reply = self._complete(prompt=encoded[i], max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                   seed=seed + i, **extra)  # its own seed: n samples of one prompt must differ
+            return self._parse(encoded[i], reply.choices[0], top_k_logprobs, f"prompt {i}")
 
         with ThreadPoolExecutor(self.concurrency) as pool:
             results = list(tqdm(pool.map(one, range(len(prompts))), total=len(prompts), desc=desc, unit="prompt"))
@@ -58,60 +206,53 @@ class OpenAIBackend:
 
     def score(self, pairs: list[tuple[list[int], list[int]]], *, top_k_logprobs: int, batch_size: int = 16) -> list[Generation]:
         """Teacher-forced top-k logprobs of given responses: `echo` with no new tokens returns the prompt's logprobs."""
+        self.check_logprobs(top_k_logprobs)
+
         def one(pair: tuple[list[int], list[int]]) -> Generation:
             prompt, response = list(pair[0]), list(pair[1])
-            body = {"model": self.model, "prompt": prompt + response, "max_tokens": 0, "echo": True,
-                    "logprobs": top_k_logprobs, "return_tokens_as_token_ids": True}
-            payload = self._post(body)
-            logprobs = payload["choices"][0].get("logprobs") or {}
-            tops = (logprobs.get("top_logprobs") or [])[len(prompt) : len(prompt) + len(response)]
-            if len(tops) != len(response) or any(t is None for t in tops):
+            reply = self._complete(prompt=prompt + response, max_tokens=0, echo=True, logprobs=top_k_logprobs)
+            tops = [alternatives for _, alternatives in positions(reply.choices[0].logprobs)]
+            tops = tops[len(prompt) : len(prompt) + len(response)]
+            if len(tops) != len(response) or not all(tops):
                 raise ServerError(f"{self.base_url} did not return prompt logprobs for echo scoring")
-            fake = {"choices": [{"text": "", "logprobs": {"tokens": [f"token_id:{t}" for t in response], "top_logprobs": tops}}]}
-            return self._parse(prompt, fake, top_k_logprobs)
+            gen = Generation(prompt, response, self.tokenizer.decode(response, skip_special_tokens=True))
+            gen.topk_ids, gen.topk_logprobs = self._top_k(tops, top_k_logprobs, "a scored response")
+            return gen
 
         with ThreadPoolExecutor(self.concurrency) as pool:
             return list(pool.map(one, pairs))
 
-    def _post(self, body: dict) -> dict:
-        request = urllib.request.Request(f"{self.base_url}/completions", data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
-        for attempt in range(self.retries + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    return json.loads(response.read())
-            except urllib.error.HTTPError as err:
-                if err.code != 429 and err.code < 500 or attempt == self.retries:
-                    raise ServerError(f"{self.base_url}/completions answered HTTP {err.code}: {err.read()[:300]!r}") from None
-            except (urllib.error.URLError, ConnectionError, TimeoutError) as err:
-                if attempt == self.retries:
-                    raise ServerError(f"{self.base_url}/completions unreachable after {attempt + 1} tries: {err}") from None
-            time.sleep(self.backoff_s * 2**attempt)
-        raise AssertionError("unreachable")
+    def _id(self, token: Returned, where: str) -> int:
+        if token.id is not None:
+            return token.id
+        try:
+            return self.pieces(token.piece, token.raw)
+        except LossyPiece as err:
+            raise ServerError(f"{self.base_url}, {where}: {err}; use a server with token ids (vLLM) or byte fields") from None
+        except KeyError:
+            raise ServerError(f"{self.base_url}, {where}: server token {token.piece!r} is not in the local tokenizer; "
+                              "is the server the same teacher?") from None
 
-    def _token_id(self, token: str) -> int:
-        if token.startswith("token_id:"):
-            return int(token.removeprefix("token_id:"))
-        token_id = self.tokenizer.convert_tokens_to_ids(token)
-        if token_id is None or token_id == self.tokenizer.unk_token_id:
-            raise ServerError(f"server token {token!r} is not in the local tokenizer; is the server the same teacher?")
-        return token_id
+    def _top_k(self, tops: list[list[tuple[Returned, float]]], k: int, where: str) -> tuple[np.ndarray, np.ndarray]:
+        ranked = [sorted(top, key=lambda alt: -alt[1])[:k] for top in tops]
+        if any(len(r) < k for r in ranked):
+            raise ServerError(f"{self.base_url} returned fewer than teacher.top_k={k} logprobs for a token of {where} "
+                              "(distinct tokens that decode to the same text collapse without token ids)")
+        ids = np.array([[self._id(t, where) for t, _ in r] for r in ranked], dtype=np.int64).reshape(-1, k)
+        return ids, np.array([[lp for _, lp in r] for r in ranked], dtype=np.float32).reshape(-1, k)
 
-    def _parse(self, prompt_ids: list[int], payload: dict, k: int | None) -> Generation:
-        choice = payload["choices"][0]
-        logprobs = choice.get("logprobs") or {}
-        if k is not None and not logprobs.get("top_logprobs"):
+    def _parse(self, prompt_ids: list[int], choice, k: int | None, where: str) -> Generation:
+        found = positions(choice.logprobs)
+        if k is not None and not (found and all(alternatives for _, alternatives in found)):
             raise ServerError(
                 f"{self.base_url} returned no logprobs; the teacher needs a server that returns top-k logprobs "
                 "for completions (vLLM: start it with --max-logprobs >= teacher.top_k)"
             )
-        tokens = logprobs.get("tokens") or []
-        response_ids = [self._token_id(t) for t in tokens]
-        gen = Generation(list(prompt_ids), response_ids, choice.get("text", "").strip())
+        if found:
+            response_ids = [self._id(token, where) for token, _ in found]
+        else:  # no logprobs asked for (synthesis): only the text is used; its ids are the local tokenization
+            response_ids = self.tokenizer(choice.text, add_special_tokens=False)["input_ids"]
+        gen = Generation(list(prompt_ids), response_ids, choice.text.strip(), truncated=choice.finish_reason == "length")
         if k is not None:
-            ranked = [sorted(top.items(), key=lambda kv: -kv[1])[:k] for top in logprobs["top_logprobs"]]
-            if any(len(r) < k for r in ranked):
-                raise ServerError(f"{self.base_url} returned fewer than teacher.top_k={k} logprobs per token")
-            gen.topk_ids = np.array([[self._token_id(t) for t, _ in r] for r in ranked], dtype=np.int64).reshape(-1, k)
-            gen.topk_logprobs = np.array([[lp for _, lp in r] for r in ranked], dtype=np.float32).reshape(-1, k)
+            gen.topk_ids, gen.topk_logprobs = self._top_k([alternatives for _, alternatives in found], k, where)
         return gen

@@ -41,7 +41,9 @@ COLUMNS = (
     "id", "split", "category", "prompt", "reference",
     "prompt_ids", "response_ids", "response_text", "topk_ids", "topk_logprobs",
 )
-OPTIONAL_TEXT_COLUMNS = ("rationale", "answer")  # present when the teacher ran in rationale mode
+OPTIONAL_TEXT_COLUMNS = ("rationale", "answer")  # present when the teacher ran in rationale mode or synthesis voted
+OPTIONAL_FLOAT_COLUMNS = ("agreement",)  # self-consistency's majority share (NaN: the row was not voted on)
+SELF_CONSISTENCY_COLUMNS = (*OPTIONAL_TEXT_COLUMNS, *OPTIONAL_FLOAT_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,8 @@ def shard_bytes(rows: pd.DataFrame, meta: TeacherMeta) -> bytes:
     text = ("id", "split", "category", "prompt", "reference", "response_text")
     text += tuple(c for c in OPTIONAL_TEXT_COLUMNS if c in rows.columns)
     columns = {c: pa.array([None if pd.isna(v) else str(v) for v in rows[c]], pa.string()) for c in text}
+    for c in (c for c in OPTIONAL_FLOAT_COLUMNS if c in rows.columns):
+        columns[c] = pa.array([None if pd.isna(v) else float(v) for v in rows[c]], pa.float64())
     # Token arrays as raw little-endian bytes: Parquet has no 8/16-bit physical types and would widen them to int32.
     for c in ("prompt_ids", "response_ids", "topk_ids"):
         columns[c] = [np.asarray(v).astype(ids.newbyteorder("<")).tobytes() for v in rows[c]]
@@ -168,7 +172,7 @@ def shard_frame(data: bytes, meta: TeacherMeta) -> pd.DataFrame:
     for c in ("reference", *OPTIONAL_TEXT_COLUMNS):  # missing text reads back as None, not NaN
         if c in frame.columns:
             frame[c] = pd.Series([None if pd.isna(v) else v for v in frame[c]], index=frame.index, dtype=object)
-    return frame[list(COLUMNS) + [c for c in OPTIONAL_TEXT_COLUMNS if c in frame.columns]]
+    return frame[list(COLUMNS) + [c for c in SELF_CONSISTENCY_COLUMNS if c in frame.columns]]
 
 
 def write_manifest(directory: Path, meta: TeacherMeta, shards: list[str], extra: dict | None = None) -> None:

@@ -22,6 +22,7 @@ class Generation:
     text: str
     topk_ids: np.ndarray | None = None  # [len(response_ids), k] int64
     topk_logprobs: np.ndarray | None = None  # [len(response_ids), k] float32
+    truncated: bool | None = None  # stopped by the token budget, not by the model (None: the backend cannot tell)
 
 
 @dataclass

@@ -33,6 +33,17 @@ def _require_vllm():
     return vllm
 
 
+def sampling_kwargs(n: int, *, max_new_tokens: int, temperature: float, top_p: float, top_k_logprobs: int | None,
+                    seed: int) -> list[dict]:
+    """`SamplingParams` arguments for `n` requests, each with its own seed.
+
+    One shared seeded `SamplingParams` gives every request the same random stream, so the n samples
+    self-consistency sends of one prompt would come back identical (agreement always 1).
+    """
+    return [{"max_tokens": max_new_tokens, "temperature": temperature, "top_p": top_p, "logprobs": top_k_logprobs,
+             "seed": seed + i} for i in range(n)]
+
+
 class VLLMBackend:
     def __init__(self, model_dir: Path, *, top_k: int, tensor_parallel_size: int = 1):
         vllm = _require_vllm()
@@ -48,8 +59,9 @@ class VLLMBackend:
                  desc: str = "generating") -> list[Generation]:
         """vLLM batches internally (continuous batching): `batch_size` is ignored."""
         encoded = [encode_chat_prompt(self.tokenizer, p) for p in prompts]
-        params = self._vllm.SamplingParams(max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                                           logprobs=top_k_logprobs, seed=seed)
+        params = [self._vllm.SamplingParams(**kwargs) for kwargs in sampling_kwargs(
+            len(encoded), max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+            top_k_logprobs=top_k_logprobs, seed=seed)]
         started = time.perf_counter()
         outputs = self.llm.generate([{"prompt_token_ids": ids} for ids in encoded], params, use_tqdm=True)
         self.stats.seconds += time.perf_counter() - started
@@ -72,7 +84,8 @@ class VLLMBackend:
         return gens
 
     def _one(self, prompt_ids: list[int], completion, k: int | None) -> Generation:
-        gen = Generation(list(prompt_ids), list(completion.token_ids), completion.text.strip())
+        gen = Generation(list(prompt_ids), list(completion.token_ids), completion.text.strip(),
+                         truncated=completion.finish_reason == "length")
         if k is not None:
             # Each position maps token id -> Logprob(logprob, rank); the sampled token may be an extra (k+1)th entry.
             ranked = [sorted(pos.items(), key=lambda kv: -kv[1].logprob)[:k] for pos in completion.logprobs]

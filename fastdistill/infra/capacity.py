@@ -214,7 +214,7 @@ def step_models(step: str, params: RunConfig) -> list[ModelNeed]:
         return needs
     if step == "evaluate":  # the hf backend, whatever teacher.backend is (steps/evaluation.py)
         needs = [_student(params.student, teacher.model, "inference"), ModelNeed("teacher", teacher.model, "inference")]
-        judge = params.evaluation.judge_model
+        judge = params.evaluation.local_judge_model  # a served judge needs no memory here
         return needs + ([ModelNeed("judge", judge, "inference")] if judge not in (None, teacher.model) else [])
     return []
 

@@ -39,7 +39,8 @@ def _generate(backend, prompts: list[str], *, max_new_tokens: int, batch_size: i
         return [], []
     gens = backend.generate(prompts, max_new_tokens=max_new_tokens, batch_size=batch_size, temperature=temperature,
                             top_p=top_p, seed=seed, desc=desc)
-    return [g.text for g in gens], [len(g.response_ids) < max_new_tokens for g in gens]
+    return [g.text for g in gens], [not g.truncated if g.truncated is not None else len(g.response_ids) < max_new_tokens
+                                    for g in gens]
 
 
 def self_instruct(backend, seed_prompts: list[str], config: SynthesisConfig, batch_size: int):

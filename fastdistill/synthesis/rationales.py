@@ -27,8 +27,13 @@ def with_instruction(prompt: str) -> str:
     return prompt + INSTRUCTION
 
 
+# A marker is a label, not a word: "Answer:" / "Final answer:" (colon required) at the start of a line or
+# sentence, the phrase "the (final) answer is", or "####". "...since answers must be whole numbers" has none.
 _ANSWER_MARKERS = re.compile(
-    r"(?:^|\n|\s)(?:\*\*|__)?(?:final\s+answer|answer|the\s+(?:final\s+)?answer\s+is|####)(?:\*\*|__)?\s*[:=]?\s*(?:\*\*|__)?",
+    r"(?:(?:^|(?<=[\n.!?])|(?<=[.!?][ \t]))[ \t]*(?:\*\*|__)?(?:final\s+)?answer(?:\*\*|__)?\s*[:=]"
+    r"|\bthe\s+(?:final\s+)?answer\s+is\b\s*:?"
+    r"|(?:^|(?<=\s))####)"
+    r"\s*(?:\*\*|__)?",
     re.I,
 )
 _RATIONALE_LABEL = re.compile(r"^\s*(?:\*\*|__)?(?:rationale|reasoning|explanation|step-by-step)(?:\*\*|__)?\s*:\s*", re.I)

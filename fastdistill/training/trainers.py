@@ -159,8 +159,9 @@ def build_step_by_step_examples(outputs: TeacherOutputs, tokenizer: PreTrainedTo
                 rows.append({"input_ids": prompt_ids + target_ids[:budget],
                              "labels": [IGNORE] * len(prompt_ids) + target_ids[:budget], "task": task})
     if not rows:
-        raise ValueError("step_by_step: no teacher output has the 'Rationale: ... Answer: ...' shape; "
-                         "set teacher.rationales: true (and check the teacher follows it) or pick another objective")
+        raise ValueError("step_by_step: no row has a rationale and answer: neither a self-consistency vote "
+                         "(synthesis.rationale_categories) nor a teacher reply in the 'Rationale: ... Answer: ...' shape "
+                         "(teacher.rationales: true; check the teacher follows it); or pick another objective")
     return Dataset.from_list(rows)
 
 

@@ -234,3 +234,24 @@ def test_registry_repair_removes_what_a_killed_registration_left(project, regist
     assert [m.name for m in registry.search_registered_models()] == [NAME]  # the dead process's lock is gone
     code, out, _ = _run(project, "registry", "repair", "--tracking-uri", uri, **login)
     assert code == 0 and f"{NAME}: nothing to repair" in out
+
+
+def test_a_served_teacher_that_caps_logprobs_is_refused_before_any_step(project):
+    from tests.integration.openai_stub import StubServer
+
+    with StubServer(max_logprobs=2) as server:  # vLLM started with --max-logprobs 2; teacher.top_k is 4
+        config = _tiny_with(project[0], "served.yaml", "    top_k: 4\n",
+                            f"    top_k: 4\n    backend: openai\n    base_url: {server.url}\n")
+        code, out, _ = _run(project, "distill", "--config", config, "--dry-run")
+    assert code == 2
+    assert f"error: teacher: {server.url} caps logprobs at 2, below teacher.top_k=4" in out
+    assert server.requests == 1 and server.generations == 0 and _left_behind(project[0]) == []
+
+
+def test_a_served_judge_that_does_not_answer_is_refused_before_any_step(project):
+    judge = "  evaluation:\n    judge: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: judge, max_retries: 0}\n"
+    config = _tiny_with(project[0], "judged.yaml", "  evaluation:\n", judge)
+    code, out, _ = _run(project, "distill", "--config", config, "--dry-run")
+    assert code == 2
+    assert "error: evaluation.judge: http://127.0.0.1:9/v1/chat/completions unreachable after 1 tries" in out
+    assert _left_behind(project[0]) == []

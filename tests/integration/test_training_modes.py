@@ -34,12 +34,13 @@ ROOT = Path(__file__).resolve().parents[2]
 def outputs(tiny_teacher_dir):
     rows = pd.DataFrame({"id": [f"r{i}" for i in range(8)], "split": "train", "category": "c",
                          "prompt": [f"Write a short line about item {i}." for i in range(8)], "reference": None})
-    labelled = label(HFBackend(tiny_teacher_dir), rows, TeacherConfig(model="tiny:teacher", top_k=8, max_new_tokens=10))
-    # A random tiny teacher cannot follow the rationale format, so the parsed parts are written here;
-    # parsing real teacher output is tested in test_rationale.py.
-    labelled.frame["rationale"] = [f"item {i} is item {i}, so the line names it" for i in range(8)]
-    labelled.frame["answer"] = [f"Item {i} is here." if i != 3 else None for i in range(8)]
-    return labelled
+    # A random tiny teacher cannot follow the rationale format, so the rows carry the parts the way synthesis'
+    # self-consistency vote leaves them, and labelling must keep them; parsing real teacher output is tested
+    # in test_rationale.py.
+    rows["rationale"] = [f"item {i} is item {i}, so the line names it" for i in range(8)]
+    rows["answer"] = [f"Item {i} is here." if i != 3 else None for i in range(8)]
+    rows["agreement"] = [1.0] * 8
+    return label(HFBackend(tiny_teacher_dir), rows, TeacherConfig(model="tiny:teacher", top_k=8, max_new_tokens=10))
 
 
 @pytest.fixture(scope="module")

@@ -37,3 +37,15 @@ def test_speed_is_measured_on_enough_prompts():
     assert EvaluationConfig(efficiency_prompts=0).efficiency_prompts == 0
     with pytest.raises(ValueError, match="3 prompts are too few for latency percentiles; use 0 .skip. or at least 8"):
         EvaluationConfig(efficiency_prompts=3)
+
+
+def test_a_served_judge_is_a_section_with_a_server_and_needs_no_local_model():
+    served = EvaluationConfig(judge={"backend": "openai", "base_url": "https://api.example/v1", "model": "gpt-judge"})
+    assert (served.judge.model, served.judge.api_key_env, served.local_judge_model) == ("gpt-judge", "OPENAI_API_KEY", None)
+    assert EvaluationConfig(judge={"model": "tiny:judge"}).local_judge_model == "tiny:judge"
+    with pytest.raises(ConfigError, match="needs evaluation.judge.base_url"):
+        validate_parameters({"evaluation": {"judge": {"backend": "openai", "model": "gpt-judge"}}}, "x.yaml")
+    with pytest.raises(ConfigError, match="set evaluation.judge or evaluation.judge_model, not both"):
+        validate_parameters({"evaluation": {"judge": {"model": "tiny:judge"}, "judge_model": "tiny:judge"}}, "x.yaml")
+    with pytest.raises(ConfigError, match="'packaged:gpt5' is not a packaged model"):
+        validate_parameters({"evaluation": {"judge": {"model": "packaged:gpt5"}}}, "x.yaml")

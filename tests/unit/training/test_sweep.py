@@ -66,6 +66,9 @@ def test_run_config_reports_sweep_and_step_by_step_problems():
     with pytest.raises(ConfigError, match="step_by_step needs teacher.rationales: true"):
         validate_parameters({"training": {"objective": "step_by_step"}})
     assert validate_parameters({"training": {"objective": "step_by_step"}, "teacher": {"rationales": True}})
+    # synthesis' self-consistency rationales reach training too
+    assert validate_parameters({"training": {"objective": "step_by_step"},
+                                "synthesis": {"rationale_categories": ["math"], "rationale_samples": 3}})
 
 
 def test_seeds_train_every_configuration_once_per_seed():
