@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -68,7 +69,8 @@ def export_student(uri: str, output: Path, client=None) -> Exported:
     source = resolve(uri, client)
     created = _missing_parents(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{output.name}.partial-", dir=output.parent))
+    work = output.parent / f".{output.name}.partial-{uuid.uuid4().hex[:12]}"
+    work.mkdir()  # not mkdtemp: its mode 0700 would make the export unreadable to a server running as another user
     try:
         facts, warnings = _build(source, client, work)
         files = _check_folder(work)

@@ -151,6 +151,17 @@ def test_a_runs_uri_exports_too_with_the_facts_of_its_registration(store, tmp_pa
     assert (tmp_path / "from-run" / "model.safetensors").is_file()
 
 
+def _export(*args: str):
+    """`run.py export ARGS` in-process; it sets MLflow's global tracking URI, which is put back afterwards."""
+    from fastdistill.cli import cli
+
+    before = mlflow.get_tracking_uri()
+    try:
+        return CliRunner().invoke(cli, ["export", *args])
+    finally:
+        mlflow.set_tracking_uri(before)
+
+
 @pytest.mark.parametrize(("uri", "expected"), [
     (f"models:/{NAME}@nope", f"models:/{NAME}@nope: {NAME} has no alias 'nope'; its aliases: challenger -> v1, "
                              "champion -> v1"),
@@ -161,10 +172,8 @@ def test_a_runs_uri_exports_too_with_the_facts_of_its_registration(store, tmp_pa
     ("student-v1", "student-v1: not a model URI; use models:/NAME@ALIAS"),
 ])
 def test_a_uri_that_names_nothing_exits_2_in_one_line_and_writes_nothing(store, tmp_path, uri, expected):
-    from fastdistill.cli import cli
-
     out = tmp_path / "new" / "student"
-    result = CliRunner().invoke(cli, ["export", uri, "--output", str(out), "--tracking-uri", store["uri"]])
+    result = _export(uri, "--output", str(out), "--tracking-uri", store["uri"])
     assert result.exit_code == 2, result.output
     assert expected in " ".join(result.output.split())
     assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1, result.output
@@ -172,34 +181,26 @@ def test_a_uri_that_names_nothing_exits_2_in_one_line_and_writes_nothing(store, 
 
 
 def test_a_run_without_that_artifact_is_named(store, tmp_path):
-    from fastdistill.cli import cli
-
     uri = f"runs:/{store['run_id']}/elsewhere"
-    result = CliRunner().invoke(cli, ["export", uri, "--output", str(tmp_path / "s"), "--tracking-uri", store["uri"]])
+    result = _export(uri, "--output", str(tmp_path / "s"), "--tracking-uri", store["uri"])
     assert result.exit_code == 2
     assert f"{uri}: holds no MLflow model" in " ".join(result.output.split())
     assert list(tmp_path.iterdir()) == []
 
 
 def test_an_output_folder_that_is_not_empty_is_refused_and_left_as_it_was(store, tmp_path):
-    from fastdistill.cli import cli
-
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    result = CliRunner().invoke(cli, ["export", f"models:/{NAME}@champion", "--output", str(out),
-                                      "--tracking-uri", store["uri"]])
+    result = _export(f"models:/{NAME}@champion", "--output", str(out), "--tracking-uri", store["uri"])
     assert result.exit_code == 2
     assert f"--output {out} exists and is not empty" in " ".join(result.output.split())
     assert [p.name for p in tmp_path.iterdir()] == ["taken"] and [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
 def test_a_store_that_does_not_exist_is_named_and_not_created(tmp_path):
-    from fastdistill.cli import cli
-
     uri = f"sqlite:///{tmp_path / 'none' / 'mlflow.db'}"
-    result = CliRunner().invoke(cli, ["export", f"models:/{NAME}@champion", "--output", str(tmp_path / "s"),
-                                      "--tracking-uri", uri])
+    result = _export(f"models:/{NAME}@champion", "--output", str(tmp_path / "s"), "--tracking-uri", uri)
     assert result.exit_code == 2
     assert f"the MLflow store {uri} does not exist" in " ".join(result.output.split())
     assert list(tmp_path.iterdir()) == []
@@ -250,6 +251,7 @@ def served(store, tmp_path):
 
 
 def test_the_registered_model_answers_a_chat_request_under_mlflow_models_serve(served, store):
+    mlflow.set_tracking_uri(store["uri"])
     flavor = mlflow.models.get_model_info(f"models:/{NAME}/1").flavors["transformers"]
     assert flavor["inference_task"] == "llm/v1/chat"
     response = requests.post(f"{served}/invocations", timeout=120, json={
