@@ -74,6 +74,7 @@ def export_student(uri: str, output: Path, client=None) -> Exported:
     try:
         facts, warnings = _build(source, client, work)
         files = _check_folder(work)
+        _apply_umask(work)
         if output.is_dir():  # empty (checked above): replaced by the finished folder
             output.rmdir()
         os.replace(work, output)
@@ -250,6 +251,15 @@ def _check_folder(folder: Path) -> list[str]:
         raise ExportError(f"the exported folder has pickled weights ({files}); only safetensors are exported")
     json.loads((folder / "config.json").read_text())  # well-formed, or this raises before the rename
     return files
+
+
+def _apply_umask(folder: Path) -> None:
+    """Files as readable as any other the user writes: some writers (safetensors' atomic save, MLflow's download)
+    leave 0600, which a server running as another user could not read."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
 
 
 def _missing_parents(path: Path) -> list[Path]:

@@ -114,6 +114,10 @@ def test_the_folder_holds_what_vllm_serves_and_the_registered_weights_unchanged(
     assert ours.keys() == theirs.keys()
     assert all((ours[k] == theirs[k]).all() for k in ours)
     assert not [p for p in exported.parent.iterdir() if ".partial-" in p.name]  # the temp folder was renamed
+    mask = os.umask(0)
+    os.umask(mask)
+    assert {oct(p.stat().st_mode & 0o777) for p in [exported, *exported.iterdir()]} <= {oct(0o777 & ~mask),
+                                                                                        oct(0o666 & ~mask)}
 
 
 def test_the_model_card_follows_the_hugging_face_convention_and_states_the_registry_facts(exported, store):
