@@ -210,6 +210,22 @@ def test_a_store_that_does_not_exist_is_named_and_not_created(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_failure_while_writing_leaves_neither_the_folder_nor_the_parents_it_made(store, student_dir, tmp_path):
+    """A real failure after the checks: the version's weights were deleted from the artifact store."""
+    mlflow.set_tracking_uri(store["uri"])
+    with mlflow.start_run():
+        broken = register_student(student_dir, name="fastdistill-broken", evaluation=_evaluation(), tags=TAGS,
+                                  policy=Policy("rougeL_vs_teacher", True))
+    source = store["client"].get_model_version("fastdistill-broken", broken.version).source  # models:/m-<id>
+    weights = next((store["tmp"] / "artifacts").glob(f"models/{source.removeprefix('models:/')}/**/model.safetensors"))
+    weights.unlink()
+    out = tmp_path / "a" / "b" / "student"
+    result = _export("models:/fastdistill-broken@champion", "--output", str(out), "--tracking-uri", store["uri"])
+    assert result.exit_code == 2, result.output
+    assert "models:/fastdistill-broken@champion: MLflow could not load it" in " ".join(result.output.split())
+    assert list(tmp_path.iterdir()) == []
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
