@@ -108,7 +108,7 @@ def _check_json_lines(path: Path) -> tuple[np.ndarray, list[str]]:
             names.setdefault(name, None)
             if value is not None and not isinstance(value, list if name == "messages" else str) and name in _KNOWN:
                 kind = "a list of {role, content} turns" if name == "messages" else "a string"
-                raise DataFileError(f"{path}:{number}: column '{name}' must be {kind} (got {value!r})")
+                raise DataFileError(f"{path}:{number}, column '{name}': must be {kind} (got {value!r})"[:300])
         lines.append(number)
     if not lines:
         raise DataFileError(f"{path}: the file is empty; write one JSON object per line")

@@ -26,7 +26,10 @@ def read_seeds(path: Path, fmt: str = "auto", columns: dict[str, str] | None = N
                render_key: str = "") -> pd.DataFrame:
     """The prompts of a data file in any supported format (`fastdistill.data.formats`), as a DataFrame with columns
     id, category, prompt, reference, messages; any problem raises `DataFileError` naming file, row and column."""
-    return load_prompts(path, fmt, columns, render, render_key, min_rows=2).to_pandas()
+    frame = load_prompts(path, fmt, columns, render, render_key, min_rows=2).to_pandas()
+    # None, not NaN, where a row is no chat: the column must read back the same from an artifact's Parquet.
+    frame["messages"] = frame["messages"].astype(object).where(frame["messages"].notna(), None)
+    return frame
 
 
 def split_seeds(seeds: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.DataFrame:
