@@ -186,6 +186,8 @@ class GateConfig(_Section):
         "n-gram with a prompt or reference of theirs is rejected; always checked against the run's own test split.")
     decontamination_ngram: int = Field(13, ge=4, le=64, description="Words per n-gram of the contamination check "
                                        "(13, as in the GPT-3 and Llama reports).")
+    decontamination_max_rows: int = Field(10, ge=1, description="An n-gram shared by more candidate rows than this is "
+                                          "boilerplate (an instruction preamble) and ignored, as in the GPT-3 report.")
     decontaminate_sha256: list[str] | None = Field(
         None, description="Filled in by validation from the decontaminate files' bytes; it keys ZenML's cache.")
 

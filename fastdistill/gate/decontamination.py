@@ -6,7 +6,9 @@ it shares a 13-gram of words with a test example; so does the gate
 of the `gate.decontaminate` files (any format `fastdistill.data.formats`
 reads, streamed in batches) and, always, of the run's own test split. A
 row's text is its prompt (a chat row: its turns without the template or
-system prompts) and its reference. Texts shorter than n words contribute no
+system prompts) and its reference. As in GPT-3, an n-gram that more than 10
+candidate rows share is boilerplate (an instruction preamble), not a leak,
+and is ignored. Texts shorter than n words contribute no
 n-gram: an exact or near copy of a short test prompt is the dedup stage's
 leakage check.
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,14 +58,18 @@ class NgramIndex:
         if added:
             self.owners.append((source, row_id))
 
-    def match(self, text: str) -> tuple[str, str, str] | None:
-        """(source, row id, the shared n-gram) of the first n-gram of `text` in the index, else None."""
+    def matches(self, text: str) -> dict[int, str]:
+        """n-gram hash -> the n-gram, for every n-gram of `text` in the index."""
         tokens = words(text)
+        found = {}
         for i in range(len(tokens) - self.n + 1):
-            owner = self.owner_of.get(_key(tokens[i : i + self.n]))
-            if owner is not None:
-                return (*self.owners[owner], " ".join(tokens[i : i + self.n]))
-        return None
+            key = _key(tokens[i : i + self.n])
+            if key in self.owner_of:
+                found.setdefault(key, " ".join(tokens[i : i + self.n]))
+        return found
+
+    def owner(self, key: int) -> tuple[str, str]:
+        return self.owners[self.owner_of[key]]
 
 
 def _texts(prompt, reference, messages) -> list[str]:
@@ -83,20 +90,28 @@ def build_index(candidates: pd.DataFrame, files: list[str], n: int) -> NgramInde
     return index
 
 
-def contamination_reasons(candidates: pd.DataFrame, files: list[str], n: int) -> dict[int, str]:
+def contamination_reasons(candidates: pd.DataFrame, files: list[str], n: int, max_rows: int = 10) -> dict[int, str]:
     """Positional index -> reason, for every non-test row sharing an n-gram with a source; the reason names the
-    source file (or the test split), its row and the n-gram."""
+    source file (or the test split), its row and the n-gram. An n-gram found in more than `max_rows` candidate rows
+    is boilerplate (a shared instruction preamble), not a leak, and is ignored, as in the GPT-3 report."""
     index = build_index(candidates, files, n)
     if not index.owner_of:
         return {}
-    found = {}
+    matched: dict[int, dict[int, str]] = {}
+    rows_with: Counter[int] = Counter()
     for position, row in enumerate(candidates.itertuples()):
         if row.split == TEST:
             continue
+        found: dict[int, str] = {}
         for text in _texts(row.prompt, row.reference, getattr(row, "messages", None)):
-            hit = index.match(text)
-            if hit:
-                source, row_id, gram = hit
-                found[position] = f"contamination: shares the {n}-gram '{gram}' with {source} row {row_id}"
-                break
-    return found
+            found.update(index.matches(text))
+        if found:
+            matched[position] = found
+            rows_with.update(found.keys())
+    reasons = {}
+    for position, found in matched.items():
+        leaks = [(key, gram) for key, gram in found.items() if rows_with[key] <= max_rows]
+        if leaks:
+            source, row_id = index.owner(leaks[0][0])
+            reasons[position] = f"contamination: shares the {n}-gram '{leaks[0][1]}' with {source} row {row_id}"
+    return reasons

@@ -150,7 +150,8 @@ def filter_rows(candidates: pd.DataFrame, cfg: GateConfig,
     check_columns(candidates)
     refusal = re.compile("|".join(f"(?:{p})" for p in cfg.refusal_patterns), re.I) if cfg.refusal_patterns else None
     duplicates = duplicate_reasons(candidates, cfg, embed)
-    contaminated = contamination_reasons(candidates, cfg.decontaminate, cfg.decontamination_ngram)
+    contaminated = contamination_reasons(candidates, cfg.decontaminate, cfg.decontamination_ngram,
+                                         cfg.decontamination_max_rows)
     all_reasons = []
     for position, row in enumerate(candidates.itertuples()):
         reasons = _row_reasons(row, cfg, refusal)

@@ -81,3 +81,13 @@ def test_decontaminate_files_are_validated_and_hashed(tmp_path):
     first = GateConfig(decontaminate=[str(bench)]).decontaminate_sha256
     bench.write_text(json.dumps({"prompt": "q", "reference": "r"}) + "\n")
     assert GateConfig(decontaminate=[str(bench)]).decontaminate_sha256 != first  # keys ZenML's cache
+
+
+def test_a_preamble_many_rows_share_is_boilerplate_not_a_leak():
+    preamble = "Read the following passage carefully and answer the question that comes after it in one sentence."
+    test = f"{preamble} Passage: the moon orbits the Earth."
+    many = [f"{preamble} Passage: topic number {i} is described here." for i in range(11)]
+    frame = _candidates([test, *many], ["test"] + ["train"] * 11)
+    assert contamination_reasons(frame, [], 13) == {}  # 11 rows share it: more than the default 10
+    assert set(contamination_reasons(frame, [], 13, max_rows=11)) == set(range(1, 12))
+    assert set(contamination_reasons(frame.iloc[:4], [], 13)) == {1, 2, 3}
