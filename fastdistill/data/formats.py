@@ -93,10 +93,10 @@ def _json_lines(path: Path) -> Iterator[tuple[int, str]]:
                 yield number, text.removeprefix("\ufeff")
 
 
-def _check_json_lines(path: Path) -> tuple[np.ndarray, list[str]]:
-    """Line numbers of the rows of a JSON Lines file and its columns (first seen first); every line must be an
-    object whose known columns have the right type (pyarrow's reader would otherwise fail without naming a line)."""
-    lines, names = [], {}
+def _check_json_lines(path: Path) -> np.ndarray:
+    """The line number of every row of a JSON Lines file. Every line must be an object whose known columns have the
+    right type: pyarrow's reader would otherwise fail on the first odd value without naming its line."""
+    lines = []
     for number, text in _json_lines(path):
         try:
             row = json.loads(text)
@@ -105,14 +105,13 @@ def _check_json_lines(path: Path) -> tuple[np.ndarray, list[str]]:
         if not isinstance(row, dict):
             raise DataFileError(f"{path}:{number}: expected a JSON object (one row per line), got {type(row).__name__}")
         for name, value in row.items():
-            names.setdefault(name, None)
-            if value is not None and not isinstance(value, list if name == "messages" else str) and name in _KNOWN:
+            if name in _KNOWN and value is not None and not isinstance(value, list if name == "messages" else str):
                 kind = "a list of {role, content} turns" if name == "messages" else "a string"
                 raise DataFileError(f"{path}:{number}, column '{name}': must be {kind} (got {value!r})"[:300])
         lines.append(number)
     if not lines:
         raise DataFileError(f"{path}: the file is empty; write one JSON object per line")
-    return np.asarray(lines, dtype=np.int64), list(names)
+    return np.asarray(lines, dtype=np.int64)
 
 
 _KNOWN = {name for required, optional in FORMAT_COLUMNS.values() for name in required + optional}
@@ -132,7 +131,7 @@ def read_table(path: str | Path):
     path = Path(path)
     problem = check_source(path)
     if problem:
-        raise DataFileError(f"{path}: {problem.split(': ', 1)[-1]}" if problem.startswith("file '") else problem)
+        raise DataFileError(problem)
     lines = None
     if path.is_dir():
         table = datasets.load_from_disk(str(path))
@@ -148,7 +147,7 @@ def read_table(path: str | Path):
         raise DataFileError(f"{path}: the file is empty")
     kind = SUFFIXES[path.suffix.lower()]
     if kind == "json" and _is_json_lines(path):
-        lines, _ = _check_json_lines(path)
+        lines = _check_json_lines(path)
     datasets.disable_progress_bars()
     try:
         table = datasets.load_dataset(kind, data_files=str(path.resolve()), split="train")
@@ -249,10 +248,6 @@ class _RowMapper:
     def _place(self, index: int) -> str:
         return f"line {int(self.lines[index])}" if self.lines is not None else f"row {index + 1}"
 
-    def _column(self, batch: dict, name: str, size: int) -> list:
-        source = self.names.get(name)
-        return batch[source] if source in batch else [None] * size
-
     def _row(self, get: Callable[[str], Any], index: int) -> dict[str, Any]:
         where = self.where(index)
         messages = None
@@ -293,7 +288,7 @@ class _RowMapper:
     def __call__(self, batch: dict, indices: list[int]) -> dict[str, list]:
         out: dict[str, list] = {name: [] for name in CANONICAL}
         for offset, index in enumerate(indices):
-            row = self._row(lambda name: self._column(batch, name, len(indices))[offset], index)
+            row = self._row(lambda name: batch[self.names[name]][offset] if name in self.names else None, index)
             row["id"] = self._unique_id(row, index)
             for name in CANONICAL:
                 out[name].append(row[name])
@@ -325,8 +320,10 @@ def load_prompts(path: str | Path, fmt: str = "auto", columns: dict[str, str] | 
     if len(raw) < min_rows:
         raise DataFileError(f"{path}: needs at least {min_rows} rows, found {len(raw)}")
     mapper = _RowMapper(path, fmt, {k: v for k, v in names.items() if k in required + optional}, lines, render)
-    fingerprint = hashlib.sha256(json.dumps([raw._fingerprint, fmt, sorted(names.items()), _LOADER_VERSION,
-                                             render is not None, render_key]).encode()).hexdigest()[:32]
+    stat = path.stat()  # the table's name: the source as it is now, and how it is mapped
+    fingerprint = hashlib.sha256(json.dumps([str(path.resolve()), stat.st_mtime_ns, stat.st_size, fmt,
+                                             sorted(names.items()), _LOADER_VERSION, render is not None,
+                                             render_key]).encode()).hexdigest()[:32]
     # Our own cache folder: datasets would write next to the source, inside a user's save_to_disk folder.
     cache = DEFAULT_CACHE_DIR / "prompt_tables"
     cache.mkdir(parents=True, exist_ok=True)

@@ -162,7 +162,7 @@ def test_auto_detection_names_the_columns_when_nothing_or_several_match(tmp_path
 
 def test_unreadable_sources_are_named(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    with pytest.raises(DataFileError, match=r"notes.txt: .*has suffix '.txt'"):
+    with pytest.raises(DataFileError, match=r"file '.*notes.txt' has suffix '.txt'"):
         read_seeds(tmp_path / "notes.txt")
     (tmp_path / "folder").mkdir()
     with pytest.raises(DataFileError, match="was not written by datasets' save_to_disk"):
