@@ -58,7 +58,8 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _cross_checks(params: RunConfig) -> list[str]:
-    """Checks that need a file or another stage: the seeds file, and the trials the sweep asks for."""
+    """Checks that need a file or another stage: the data files (read strictly, in their format), the
+    decontamination files, what chat data allows, and the trials the sweep asks for."""
     data, chat_rows = params.data, 0
     try:
         for path in (data.path, data.test_path):

@@ -2,10 +2,11 @@
 
 `filter_rows` splits candidates into kept rows and a quarantine that records
 every reason a row was rejected (row filters, duplicates and leaks, and
-contamination: n-grams shared with the test split or `gate.decontaminate`). `run_gate` then checks the kept rows with a
-GX Core suite (ZenML's GX integration pins GX < 1.0, so GX is used directly)
-plus aggregate expectations; a failed gate stops the run before any teacher
-compute is spent.
+contamination: n-grams shared with the test split or `gate.decontaminate`).
+`run_gate` then checks the kept rows with a GX Core suite (ZenML's GX
+integration pins GX < 1.0, so GX is used directly) plus aggregate
+expectations; a failed gate stops the run before any teacher compute is
+spent.
 """
 
 from __future__ import annotations

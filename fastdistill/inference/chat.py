@@ -23,6 +23,9 @@ def render_conversation(tokenizer: PreTrainedTokenizerBase, conversation: list[d
     return tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
 
 
+_HEADERS: dict[str, str] = {}
+
+
 def _generation_header(tokenizer: PreTrainedTokenizerBase) -> str:
     """What the template appends for the assistant's turn to start (SmolLM2: '<|im_start|>assistant\n')."""
     turn = [{"role": "user", "content": "x"}]
@@ -33,13 +36,12 @@ def _generation_header(tokenizer: PreTrainedTokenizerBase) -> str:
 def is_rendered(tokenizer: PreTrainedTokenizerBase, prompt: str) -> bool:
     """Whether `prompt` is already a rendered conversation (a chat row's prompt): it ends with the template's
     generation header, which no plain prompt does. Such a prompt is encoded as it is, not wrapped again."""
-    if not tokenizer.chat_template:
+    template = tokenizer.chat_template
+    if not template:
         return False
-    header = getattr(tokenizer, "_fastdistill_generation_header", None)
-    if header is None:
-        header = _generation_header(tokenizer)
-        tokenizer._fastdistill_generation_header = header
-    return bool(header.strip()) and prompt.endswith(header)
+    if template not in _HEADERS:  # every prompt asks: render the template once, not per prompt
+        _HEADERS[template] = _generation_header(tokenizer)
+    return bool(_HEADERS[template].strip()) and prompt.endswith(_HEADERS[template])
 
 
 def encode_chat_prompt(tokenizer: PreTrainedTokenizerBase, prompt: str) -> list[int]:
