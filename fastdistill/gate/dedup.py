@@ -28,7 +28,6 @@ import numpy as np
 from tqdm.auto import tqdm
 
 MAX_BUCKET_CHECKS = 64
-BATCH_ROWS = 10_000  # texts (and their shingle sets) held at once by the exact and MinHash stages
 _PUNCTUATION = str.maketrans(string.punctuation, " " * len(string.punctuation))
 
 
@@ -84,6 +83,9 @@ def _hash32(shingle: bytes) -> int:
     # CRC-32: several times faster than datasketch's default sha1 and, unlike Python's own hash(), the same in every
     # process (PYTHONHASHSEED randomises hash(), which made which near-duplicates were caught vary run to run).
     return zlib.crc32(shingle)
+
+
+BATCH_ROWS = 10_000  # texts (and their shingle sets) held at once by the exact and MinHash stages
 
 
 class MinHashIndex:
