@@ -21,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fastdistill.data.formats import FORMAT_COLUMNS, check_source, source_sha256
 from fastdistill.evaluation.catalog import CATALOG, TRIAL_METRICS
 from fastdistill.models import ModelSpecError, validate_spec
 from fastdistill.training import objectives
@@ -80,6 +81,9 @@ class DataConfig(_Section):
         if isinstance(values, dict) and "seeds_path" in values:
             if "path" in values:
                 raise ValueError("set data.path or its older name data.seeds_path, not both")
+            problem = isinstance(values["seeds_path"], str) and check_source(values["seeds_path"])
+            if problem:  # named as the user wrote it
+                raise ValueError(f"seeds_path: {problem}")
             values = {("path" if k == "seeds_path" else k): v for k, v in values.items()}
         return values
 
@@ -91,8 +95,6 @@ class DataConfig(_Section):
     @field_validator("columns")
     @classmethod
     def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
-        from fastdistill.data.formats import FORMAT_COLUMNS
-
         known = sorted({c for required, optional in FORMAT_COLUMNS.values() for c in required + optional})
         unknown = sorted(set(columns) - set(known))
         if unknown:
@@ -113,8 +115,6 @@ class DataConfig(_Section):
 
 
 def _file_sha256(field: str, value: str, expected: str | None) -> str:
-    from fastdistill.data.formats import check_source, source_sha256
-
     problem = check_source(value)
     if problem:
         raise ValueError(f"{field}: {problem}")

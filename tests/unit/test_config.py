@@ -51,7 +51,7 @@ def test_out_of_range_value_says_the_bound(seeds):
 
 def test_missing_seeds_file_is_named():
     message = _error({"data": {"seeds_path": "nowhere/seeds.jsonl"}})
-    assert "data: path: file 'nowhere/seeds.jsonl' does not exist" in message
+    assert "data: seeds_path: file 'nowhere/seeds.jsonl' does not exist" in message
 
 
 def test_unknown_teacher_spec_lists_accepted_forms(seeds):
