@@ -116,4 +116,3 @@ def test_semantic_lsh_matches_brute_force_on_random_vectors():
 def test_semantic_stage_without_an_encoder_is_a_clear_error():
     with pytest.raises(ValueError, match="no embedding function"):
         find_duplicates(["a b c", "d e f"], DedupSettings(semantic_threshold=0.9))
-
