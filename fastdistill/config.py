@@ -21,6 +21,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from fastdistill.data.formats import FORMAT_COLUMNS, check_source, source_sha256
 from fastdistill.evaluation.catalog import CATALOG, TRIAL_METRICS
 from fastdistill.models import ModelSpecError, validate_spec
 from fastdistill.training import objectives
@@ -49,15 +50,21 @@ def _is_number(annotation: Any) -> bool:
 class DataConfig(_Section):
     """The seed tasks and the three disjoint splits (see fastdistill.data.splits)."""
 
-    seeds_path: str = Field("data/seeds.jsonl", description="JSONL file of seed tasks: id, category, prompt, reference.")
+    path: str = Field("data/seeds.jsonl", description="The prompts: a JSONL, JSON, CSV or Parquet file, or a folder "
+                      "written by datasets' save_to_disk (see docs/data.md). `seeds_path` is accepted for it.")
+    format: Literal["auto", "seeds", "alpaca", "chat"] = Field(
+        "auto", description="seeds: prompt, reference; alpaca: instruction, input, output; chat: messages (the last "
+        "assistant turn is the reference); auto: detected from the columns. id and category are optional.")
+    columns: dict[str, str] = Field(default_factory=dict, description="The format's column -> your file's column, "
+                                    "e.g. {prompt: question, reference: answer}.")
     validation_fraction: float = Field(
         0.15, gt=0.0, lt=1.0, description="Share of seeds per category the sweep selects its winner on (every trial "
         "is scored on it, so it cannot be 0).")
     test_fraction: float = Field(
         0.2, ge=0.0, lt=1.0, description="Share of seeds per category held out for evaluation and promotion "
         "(ignored with test_path).")
-    test_path: str | None = Field(None, description="A JSONL file of your own (same fields as the seeds) that is the "
-                                  "test split; the seeds then give train and validation only.")
+    test_path: str | None = Field(None, description="A file of your own (same format and columns as `path`) that is "
+                                  "the test split; `path` then gives train and validation only.")
     max_seeds: int | None = Field(None, ge=2, description="Use at most this many seeds (None: all).")
     seed: int = Field(0, description="Random seed of the train/validation/test split.")
     seeds_sha256: str | None = Field(
@@ -71,11 +78,32 @@ class DataConfig(_Section):
         if isinstance(values, dict) and "eval_fraction" in values:
             raise ValueError("eval_fraction was split in two: set validation_fraction (the sweep selects on it) and "
                              "test_fraction (evaluation and promotion read it)")
+        if isinstance(values, dict) and "seeds_path" in values:
+            if "path" in values:
+                raise ValueError("set data.path or its older name data.seeds_path, not both")
+            problem = isinstance(values["seeds_path"], str) and check_source(values["seeds_path"])
+            if problem:  # named as the user wrote it
+                raise ValueError(f"seeds_path: {problem}")
+            values = {("path" if k == "seeds_path" else k): v for k, v in values.items()}
         return values
+
+    @property
+    def seeds_path(self) -> str:
+        """The older name of `path`."""
+        return self.path
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        known = sorted({c for required, optional in FORMAT_COLUMNS.values() for c in required + optional})
+        unknown = sorted(set(columns) - set(known))
+        if unknown:
+            raise ValueError(f"{unknown}: not a column of any format; map some of {known} to your file's columns")
+        return columns
 
     @model_validator(mode="after")
     def _files_exist(self) -> DataConfig:
-        object.__setattr__(self, "seeds_sha256", _file_sha256("seeds_path", self.seeds_path, self.seeds_sha256))
+        object.__setattr__(self, "seeds_sha256", _file_sha256("path", self.path, self.seeds_sha256))
         if self.test_path is not None:
             object.__setattr__(self, "test_sha256", _file_sha256("test_path", self.test_path, self.test_sha256))
         if self.test_path is None and self.test_fraction + self.validation_fraction >= 1.0:
@@ -87,10 +115,10 @@ class DataConfig(_Section):
 
 
 def _file_sha256(field: str, value: str, expected: str | None) -> str:
-    path = Path(value)
-    if not path.is_file():
-        raise ValueError(f"{field}: file '{path}' does not exist (relative paths are read from {Path.cwd()})")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    problem = check_source(value)
+    if problem:
+        raise ValueError(f"{field}: {problem}")
+    digest = source_sha256(value)
     if expected not in (None, digest):
         raise ValueError(f"{field}: the file's sha256 {digest} does not match the recorded {expected}")
     return digest
@@ -153,6 +181,15 @@ class GateConfig(_Section):
     minhash_num_perm: int = Field(64, ge=16, le=512, description="MinHash permutations (more: better Jaccard estimates, slower).")
     min_rows: int = Field(20, ge=1, description="Aggregate: at least this many training rows must remain.")
     max_rejected_fraction: float = Field(0.9, ge=0.0, le=1.0, description="Aggregate: at most this share of candidates rejected.")
+    decontaminate: list[str] = Field(
+        default_factory=list, description="Benchmark files (any data format): a train or validation row sharing an "
+        "n-gram with a prompt or reference of theirs is rejected; always checked against the run's own test split.")
+    decontamination_ngram: int = Field(13, ge=4, le=64, description="Words per n-gram of the contamination check "
+                                       "(13, as in the GPT-3 and Llama reports).")
+    decontamination_max_rows: int = Field(10, ge=1, description="An n-gram shared by more candidate rows than this is "
+                                          "boilerplate (an instruction preamble) and ignored, as in the GPT-3 report.")
+    decontaminate_sha256: list[str] | None = Field(
+        None, description="Filled in by validation from the decontaminate files' bytes; it keys ZenML's cache.")
 
     @model_validator(mode="after")
     def _consistent(self) -> GateConfig:
@@ -165,6 +202,12 @@ class GateConfig(_Section):
                 re.compile(pattern)
             except re.error as err:
                 raise ValueError(f"refusal_patterns: '{pattern}' is not a valid regex ({err})") from None
+        recorded = self.decontaminate_sha256 or [None] * len(self.decontaminate)
+        if len(recorded) != len(self.decontaminate):
+            raise ValueError("decontaminate_sha256 must have one entry per decontaminate file")
+        object.__setattr__(self, "decontaminate_sha256", [
+            _file_sha256(f"decontaminate[{i}]", path, expected)
+            for i, (path, expected) in enumerate(zip(self.decontaminate, recorded))])
         return self
 
 

@@ -26,7 +26,8 @@ import yaml
 from pydantic import ValidationError
 
 from fastdistill.config import RunConfig
-from fastdistill.data.seeds import SeedFileError, read_seeds
+from fastdistill.data.formats import load_prompts
+from fastdistill.data.seeds import SeedFileError
 from fastdistill.training.sweep import expand_trials, with_trial_step_settings
 
 # Keys of ZenML 0.98's PipelineRunConfiguration; anything else at the top level is a typo.
@@ -57,13 +58,27 @@ def _describe(error: dict[str, Any]) -> str:
 
 
 def _cross_checks(params: RunConfig) -> list[str]:
-    """Checks that need a file or another stage: the seeds file, and the trials the sweep asks for."""
+    """Checks that need a file or another stage: the data files (read strictly, in their format), the
+    decontamination files, what chat data allows, and the trials the sweep asks for."""
+    data, chat_rows = params.data, 0
     try:
-        for path in (params.data.seeds_path, params.data.test_path):
-            if path is not None:
-                read_seeds(Path(path))  # bad lines, missing fields, duplicate ids, bad bytes
+        for path in (data.path, data.test_path):
+            if path is not None:  # bad lines, missing columns, duplicate ids, bad bytes
+                table = load_prompts(path, data.format, data.columns, min_rows=2)  # Arrow on disk, not in memory
+                chat_rows += len(table) - table.data.column("messages").null_count
     except SeedFileError as err:
         return [f"data: {err}"]
+    try:
+        for path in params.gate.decontaminate:
+            load_prompts(path)  # any format, detected from its columns
+    except SeedFileError as err:
+        return [f"gate.decontaminate: {err}"]
+    if chat_rows and params.synthesis.enabled:
+        return [f"data: {data.path} holds chat conversations; set synthesis.enabled: false (Self-Instruct and "
+                "Evol-Instruct write single-turn prompts from single-turn examples)"]
+    if chat_rows and params.teacher.rationales:
+        return ["teacher.rationales: not supported for chat conversations (the rationale request is appended to a "
+                "single-turn prompt); set it to false"]
     try:
         trials = expand_trials(params.sweep, params.training, params.student)
     except ValueError as err:

@@ -15,7 +15,7 @@ class LabelledPrompts(NamedTuple):
 def labelled_prompts(data, synthesis, gate, teacher, label_with: dict[str, Any] | None = None) -> LabelledPrompts:
     """Seeds, synthesized by `teacher`, gated, then labelled by each teacher of `label_with` (invocation id ->
     teacher config; default: `teacher` under the id `teacher_inference`)."""
-    seeds = load_seeds(data)
+    seeds = load_seeds(data, teacher)
     candidates, synthesis_rejects = synthesize(seeds, synthesis, teacher)
     gated, _quarantine, gate_report = quality_gate(candidates, synthesis_rejects, gate)
     labellers = label_with or {TEACHER_INFERENCE: teacher}

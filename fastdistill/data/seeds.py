@@ -1,65 +1,35 @@
-"""Seed tasks: reading `seeds.jsonl` strictly and splitting it train / validation / test (see `splits`)."""
+"""Seed tasks: reading the prompts strictly (any format of `formats`) and splitting them train / validation / test
+(see `splits`)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
 from fastdistill.config import DataConfig
+from fastdistill.data.formats import DataFileError, RenderChat, load_prompts
 from fastdistill.data.splits import TEST, assign_splits
-from fastdistill.data.text_lines import utf8_lines
 
 SEED_FIELDS = ("id", "category", "prompt", "reference")
 CANDIDATE_COLUMNS = ["id", "category", "prompt", "reference", "source", "split"]
-# Provenance and reasoning columns every candidate row carries from synthesis on, with their defaults.
+# Provenance and reasoning columns every candidate row carries from synthesis on, with their defaults. `messages`
+# is a chat row's conversation (JSON), whose rendering with the teacher's chat template is the prompt.
 OPTIONAL_DEFAULTS = {"operator": None, "parent_id": None, "needs_rationale": False, "rationale": None,
-                     "answer": None, "agreement": float("nan")}
+                     "answer": None, "agreement": float("nan"), "messages": None}
+
+SeedFileError = DataFileError
+"""The older name of `DataFileError`: a data file that cannot be used, naming the file, the row and the column."""
 
 
-class SeedFileError(ValueError):
-    """A seeds file that cannot be used; names the file, the line and the field."""
-
-
-def _decoded_lines(path: Path) -> list[tuple[int, str]]:
-    """(line number, text) of every non-blank line; bytes are decoded per line so a bad byte is located."""
-    if not path.read_bytes().strip():
-        raise SeedFileError(f"{path}: the file is empty; write one JSON object per line with fields {list(SEED_FIELDS)}")
-    return utf8_lines(path, SeedFileError)
-
-
-def _seed_row(where: str, line: str) -> dict:
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise SeedFileError(f"{where}: not valid JSON ({err.msg} at column {err.colno})") from None
-    if not isinstance(row, dict):
-        raise SeedFileError(f"{where}: expected a JSON object with fields {list(SEED_FIELDS)}, got {type(row).__name__}")
-    missing = [name for name in SEED_FIELDS if name not in row]
-    if missing:
-        raise SeedFileError(f"{where}: missing field(s) {missing}; every line needs {list(SEED_FIELDS)}")
-    for name in SEED_FIELDS:
-        if not isinstance(row[name], str) or not row[name].strip():
-            raise SeedFileError(f"{where}: field '{name}' must be a non-empty string (got {row[name]!r})")
-    return {name: row[name] for name in SEED_FIELDS}
-
-
-def read_seeds(path: Path) -> pd.DataFrame:
-    """The seed tasks of a JSONL file; any problem raises `SeedFileError` naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise SeedFileError(f"{path}: seeds file does not exist")
-    rows, first_line = [], {}
-    for number, line in _decoded_lines(path):
-        row = _seed_row(f"{path}:{number}", line)
-        if row["id"] in first_line:
-            raise SeedFileError(f"{path}:{number}: id '{row['id']}' already used on line {first_line[row['id']]}; ids must be unique")
-        first_line[row["id"]] = number
-        rows.append(row)
-    if len(rows) < 2:
-        raise SeedFileError(f"{path}: needs at least 2 seed tasks, found {len(rows)}")
-    return pd.DataFrame(rows)
+def read_seeds(path: Path, fmt: str = "auto", columns: dict[str, str] | None = None, render: RenderChat | None = None,
+               render_key: str = "") -> pd.DataFrame:
+    """The prompts of a data file in any supported format (`fastdistill.data.formats`), as a DataFrame with columns
+    id, category, prompt, reference, messages; any problem raises `DataFileError` naming file, row and column."""
+    frame = load_prompts(path, fmt, columns, render, render_key, min_rows=2).to_pandas()
+    # None, not NaN, where a row is no chat: the column must read back the same from an artifact's Parquet.
+    frame["messages"] = frame["messages"].astype(object).where(frame["messages"].notna(), None)
+    return frame
 
 
 def split_seeds(seeds: pd.DataFrame, validation_fraction: float, test_fraction: float, seed: int) -> pd.DataFrame:
@@ -67,7 +37,7 @@ def split_seeds(seeds: pd.DataFrame, validation_fraction: float, test_fraction: 
     out = seeds.copy()
     out["source"] = "seed"
     out["split"] = assign_splits(out, validation_fraction, test_fraction, seed)
-    return with_candidate_defaults(out[CANDIDATE_COLUMNS])
+    return with_candidate_defaults(out[CANDIDATE_COLUMNS + [c for c in ("messages",) if c in out]])
 
 
 def with_candidate_defaults(frame: pd.DataFrame) -> pd.DataFrame:
@@ -81,20 +51,24 @@ def with_candidate_defaults(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def load_seeds(config: DataConfig) -> pd.DataFrame:
-    """The run's seed rows, split. With `test_path` the test split is that file, and the seeds give train and
-    validation only; an id in both files is refused (it would make the split ambiguous)."""
-    seeds = read_seeds(Path(config.seeds_path))
+def load_seeds(config: DataConfig, render: RenderChat | None = None, render_key: str = "") -> pd.DataFrame:
+    """The run's prompt rows, split. With `test_path` the test split is that file (same format and columns), and
+    `path` gives train and validation only; an id in both files is refused (it would make the split ambiguous).
+    `render` is the teacher's chat template for chat rows (`fastdistill.inference.chat.render_conversation`)."""
+    def read(path: str) -> pd.DataFrame:
+        return read_seeds(Path(path), config.format, config.columns, render, render_key)
+
+    seeds = read(config.path)
     if config.max_seeds is not None:
         seeds = seeds.sample(n=min(config.max_seeds, len(seeds)), random_state=config.seed).sort_index()
     seeds = seeds.reset_index(drop=True)
     if config.test_path is None:
         return split_seeds(seeds, config.validation_fraction, config.test_fraction, config.seed)
-    test = read_seeds(Path(config.test_path))
+    test = read(config.test_path)
     shared = sorted(set(seeds["id"]) & set(test["id"]))
     if shared:
-        raise SeedFileError(f"{config.test_path}: id(s) {shared[:5]} also in {config.seeds_path}; "
+        raise SeedFileError(f"{config.test_path}: id(s) {shared[:5]} also in {config.path}; "
                             "a test row must not be a training seed")
     rest = split_seeds(seeds, config.validation_fraction, 0.0, config.seed)
     fixed = test.assign(source="seed", split=TEST)
-    return pd.concat([rest, with_candidate_defaults(fixed[CANDIDATE_COLUMNS])], ignore_index=True)
+    return pd.concat([rest, with_candidate_defaults(fixed[CANDIDATE_COLUMNS + ["messages"]])], ignore_index=True)

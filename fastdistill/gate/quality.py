@@ -1,10 +1,12 @@
 """Row filters and the Great Expectations 1.x gate in front of teacher inference.
 
 `filter_rows` splits candidates into kept rows and a quarantine that records
-every reason a row was rejected. `run_gate` then checks the kept rows with a
-GX Core suite (ZenML's GX integration pins GX < 1.0, so GX is used directly)
-plus aggregate expectations; a failed gate stops the run before any teacher
-compute is spent.
+every reason a row was rejected (row filters, duplicates and leaks, and
+contamination: n-grams shared with the test split or `gate.decontaminate`).
+`run_gate` then checks the kept rows with a GX Core suite (ZenML's GX
+integration pins GX < 1.0, so GX is used directly) plus aggregate
+expectations; a failed gate stops the run before any teacher compute is
+spent.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import numpy as np
 import pandas as pd
 
 from fastdistill.config import GateConfig
+from fastdistill.data.formats import content_text
 from fastdistill.data.splits import HELD_OUT, SPLITS, TRAIN
+from fastdistill.gate.decontamination import contamination_reasons
 from fastdistill.gate.dedup import DedupSettings, Duplicate, find_duplicates, normalise
 from fastdistill.reporting.templating import render
 
@@ -135,7 +139,8 @@ def duplicate_reasons(candidates: pd.DataFrame, cfg: GateConfig,
     rank = {split: i for i, split in enumerate(HELD_OUT)}
     order = sorted(range(len(candidates)), key=lambda i: (rank.get(candidates["split"].iloc[i], len(rank)), i))
     ordered = candidates.iloc[order].reset_index(drop=True)
-    texts = [p if isinstance(p, str) else "" for p in ordered["prompt"]]
+    messages = ordered["messages"] if "messages" in ordered else [None] * len(ordered)
+    texts = [content_text(p, m) for p, m in zip(ordered["prompt"], messages)]
     found = find_duplicates(texts, dedup_settings(cfg), embed)
     return {order[i]: _duplicate_reason(d, ordered) for i, d in found.items() if texts[i].strip()}
 
@@ -146,11 +151,12 @@ def filter_rows(candidates: pd.DataFrame, cfg: GateConfig,
     check_columns(candidates)
     refusal = re.compile("|".join(f"(?:{p})" for p in cfg.refusal_patterns), re.I) if cfg.refusal_patterns else None
     duplicates = duplicate_reasons(candidates, cfg, embed)
+    contaminated = contamination_reasons(candidates, cfg.decontaminate, cfg.decontamination_ngram,
+                                         cfg.decontamination_max_rows)
     all_reasons = []
     for position, row in enumerate(candidates.itertuples()):
         reasons = _row_reasons(row, cfg, refusal)
-        if position in duplicates:
-            reasons.append(duplicates[position])
+        reasons += [found[position] for found in (duplicates, contaminated) if position in found]
         all_reasons.append("; ".join(reasons))
     rejected = np.array([bool(r) for r in all_reasons], dtype=bool)
     quarantine = candidates[rejected].copy()

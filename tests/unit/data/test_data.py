@@ -55,9 +55,9 @@ GOOD = json.dumps({"id": "a", "category": "c", "prompt": "p", "reference": "r"})
 
 @pytest.mark.parametrize("line, message", [
     ("not json", r"seeds.jsonl:2: not valid JSON \(Expecting value at column 1\)"),
-    (json.dumps({"id": "b", "category": "c", "prompt": "", "reference": "r"}), r"seeds.jsonl:2: field 'prompt' must be a non-empty string"),
-    (json.dumps({"id": "b", "prompt": "p"}), r"seeds.jsonl:2: missing field\(s\) \['category', 'reference'\]"),
-    (json.dumps({"id": "a", "category": "c", "prompt": "p", "reference": "r"}), r"seeds.jsonl:2: id 'a' already used on line 1"),
+    (json.dumps({"id": "b", "category": "c", "prompt": "", "reference": "r"}), r"seeds.jsonl:2, column 'prompt': must be a non-empty string"),
+    (json.dumps({"id": "b", "prompt": "p"}), r"seeds.jsonl:2, column 'reference': missing"),
+    (json.dumps({"id": "a", "category": "c", "prompt": "p", "reference": "r"}), r"seeds.jsonl:2, column 'id': id 'a' already used on line 1"),
     (json.dumps(["a"]), r"seeds.jsonl:2: expected a JSON object .* got list"),
 ])
 def test_bad_seed_lines_name_file_line_and_field(tmp_path, line, message):
@@ -87,5 +87,5 @@ def test_a_bad_seeds_file_fails_config_validation_before_any_step(tmp_path):
 
     path = tmp_path / "seeds.jsonl"
     path.write_text(GOOD + "\n" + GOOD + "\n")
-    with pytest.raises(ConfigError, match=r"data: .*seeds.jsonl:2: id 'a' already used on line 1"):
+    with pytest.raises(ConfigError, match=r"data: .*seeds.jsonl:2, column 'id': id 'a' already used on line 1"):
         validate_parameters({"data": {"seeds_path": str(path)}})

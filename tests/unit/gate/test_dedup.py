@@ -82,6 +82,26 @@ def test_minhash_catches_planted_near_duplicates_with_full_precision():
         assert found[texts.index(text)].of == base
 
 
+def test_the_streaming_text_stages_equal_the_list_api_for_any_batch_size():
+    """`text_duplicates` over batches (what a million-row datasets.Dataset streams through) finds exactly what the
+    exact and MinHash stages find on the whole list, with the same rows pointed at."""
+    import datasets
+
+    from fastdistill.gate.dedup import batched, text_duplicates
+
+    texts = (BASE + list(NEAR) + [t.upper() + "!" for t in BASE[:4]] + list(PARAPHRASE)) * 2
+    settings = DedupSettings(near_threshold=0.6, semantic_threshold=None, num_perm=128)
+    whole = find_duplicates(texts, settings)
+    exact = {d.index for d in exact_duplicates(texts)}
+    alive = [i for i in range(len(texts)) if i not in exact]
+    assert whole == {d.index: d for d in exact_duplicates(texts) + near_duplicates(texts, alive, 0.6, 128)}
+    for size in (1, 7, 1000):
+        assert text_duplicates(batched(texts, size), settings) == whole
+    table = datasets.Dataset.from_dict({"prompt": texts})
+    assert text_duplicates((b["prompt"] for b in table.iter(batch_size=5)), settings) == whole
+    assert len(whole) >= len(texts) // 2 + len(NEAR)  # the second copy of everything, and the planted edits
+
+
 def test_semantic_stage_catches_paraphrases_that_minhash_misses():
     from fastdistill.gate.embeddings import embed
 
