@@ -8,6 +8,7 @@ import click
 from rich.text import Text
 
 from fastdistill.cli.common import (
+    check_served,
     load_config,
     local_stack,
     preflight,
@@ -50,6 +51,7 @@ def born_again_command(config_path: Path, generations: int | None, no_cache: boo
     pipeline = born_again_pipeline()
     document, params = load_config(config_path, born_again_pipeline, chain=True)
     preflight(tracking_uri, report_dir)
+    check_served(params)  # the configured teacher labels every generation's prompts (original_teacher_inference)
     if dry_run:
         print_dry_run(config_path, document, params, born_again_pipeline)
         return

@@ -69,12 +69,15 @@ def preflight(tracking_uri: str | None, report_dir: Path | None = None) -> str:
     return uri
 
 
-def check_served(params) -> None:
-    """Served models answer before any step: a teacher with `teacher.top_k` logprobs, a judge with a verdict."""
+def check_served(params, teacher: bool = True) -> None:
+    """Served models answer before any step: a teacher with `teacher.top_k` logprobs, a judge with a verdict.
+
+    Every command that runs a configured served model calls this first (distill, born-again; evaluate, whose
+    teacher is always local, with `teacher` False)."""
     from fastdistill.inference.openai_server import ServerError
 
     try:
-        if params.teacher.backend == "openai":
+        if teacher and params.teacher.backend == "openai":
             from fastdistill.inference.openai_server import check_served_teacher
 
             check_served_teacher(params.teacher)

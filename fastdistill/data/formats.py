@@ -36,18 +36,29 @@ FORMAT_COLUMNS = {
     "alpaca": (("instruction", "output"), ("input", "id", "category")),
     "chat": (("messages",), ("id", "category")),
 }
+# Each format's answer: optional where references are (`run.py evaluate`); a chat row's answer is its last turn.
+ANSWER_COLUMNS = {"seeds": "reference", "alpaca": "output"}
 CANONICAL = ("id", "category", "prompt", "reference", "messages")
 DEFAULT_CATEGORY = "default"
 ROLES = ("system", "user", "assistant")
 SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
 BATCH_ROWS = 10_000
-_LOADER_VERSION = "1"  # part of every mapped table's fingerprint: bump when the mapping below changes
+_LOADER_VERSION = "2"  # part of every mapped table's fingerprint: bump when the mapping below changes
 
 RenderChat = Callable[[list[dict[str, str]]], str]
 
 
 class DataFileError(ValueError):
     """A data file that cannot be used; names the file, the row (or line) and the column."""
+
+
+def format_columns(fmt: str, references: bool = True) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(required, optional) canonical columns of `fmt`; without `references` its answer column is optional."""
+    required, optional = FORMAT_COLUMNS[fmt]
+    answer = ANSWER_COLUMNS.get(fmt)
+    if references or answer is None:
+        return required, optional
+    return tuple(c for c in required if c != answer), (answer, *optional)
 
 
 def source_sha256(path: str | Path) -> str:
@@ -160,12 +171,13 @@ def read_table(path: str | Path):
 
 # --- formats ---------------------------------------------------------------------------------------------------------
 
-def detect_format(names: list[str], path: Path | str = "data") -> str:
+def detect_format(names: list[str], path: Path | str = "data", references: bool = True) -> str:
     """The format whose required columns are present; exactly one must match."""
-    matches = [f for f, (required, _) in FORMAT_COLUMNS.items() if all(c in names for c in required)]
+    wanted_by = {f: format_columns(f, references)[0] for f in FORMATS}
+    matches = [f for f, required in wanted_by.items() if all(c in names for c in required)]
     if len(matches) == 1:
         return matches[0]
-    wanted = "; ".join(f"{f}: {list(required)}" for f, (required, _) in FORMAT_COLUMNS.items())
+    wanted = "; ".join(f"{f}: {list(required)}" for f, required in wanted_by.items())
     if not matches:
         raise DataFileError(f"{path}: columns {names} match no format ({wanted}); set data.format, or data.columns "
                             "to map yours (e.g. {{prompt: question, reference: answer}})")
@@ -175,6 +187,10 @@ def detect_format(names: list[str], path: Path | str = "data") -> str:
 def _renamed(names: list[str], columns: dict[str, str] | None, path: Path) -> dict[str, str]:
     """Canonical column name -> the file's column name."""
     columns = dict(columns or {})
+    unknown = sorted(set(columns) - _KNOWN)
+    if unknown:
+        raise DataFileError(f"{path}: data.columns maps {unknown}, not a column of any format; map some of "
+                            f"{sorted(_KNOWN)} to the file's columns")
     missing = sorted(source for source in columns.values() if source not in names)
     if missing:
         raise DataFileError(f"{path}: data.columns names column(s) {missing} that the file lacks; it has {names}")
@@ -194,13 +210,15 @@ def _text(value: Any, where: str, column: str, required: bool) -> str | None:
     return value
 
 
-def _turns(value: Any, where: str, column: str) -> list[dict[str, str]]:
+def _turns(value: Any, where: str, column: str, answered: bool = True) -> tuple[list[dict[str, str]], str | None]:
+    """(the conversation, the answer): the answer is the last turn, the assistant's; with `answered` False a
+    conversation may end on its user turn instead (no reference)."""
     if isinstance(value, str):  # CSV cells and some exports hold the list as JSON text
         try:
             value = json.loads(value)
         except json.JSONDecodeError:
             raise DataFileError(f"{where}, column '{column}': not a JSON list of turns ({value[:60]!r})") from None
-    if not isinstance(value, list) or len(value) < 2:
+    if not isinstance(value, list) or len(value) < (2 if answered else 1):
         raise DataFileError(f"{where}, column '{column}': needs a list of at least two turns (a user turn, then the "
                             f"assistant's answer), got {value!r}"[:300])
     turns = []
@@ -209,17 +227,21 @@ def _turns(value: Any, where: str, column: str) -> list[dict[str, str]]:
             raise DataFileError(f"{where}, column '{column}': turn {number} must be {{role, content}} with role one of "
                                 f"{list(ROLES)} and a string content, got {turn!r}"[:300])
         turns.append({"role": turn["role"], "content": turn["content"]})
-    if turns[-1]["role"] != "assistant" or not turns[-1]["content"].strip():
+    if not answered and turns[-1]["role"] != "assistant":
+        conversation, answer = turns, None
+    elif turns[-1]["role"] != "assistant" or not turns[-1]["content"].strip():
         raise DataFileError(f"{where}, column '{column}': the last turn must be the assistant's non-empty answer "
                             f"(the reference), got role '{turns[-1]['role']}'")
-    if not any(t["role"] == "user" and t["content"].strip() for t in turns[:-1]):
+    else:
+        conversation, answer = turns[:-1], turns[-1]["content"]
+    if not any(t["role"] == "user" and t["content"].strip() for t in conversation):
         raise DataFileError(f"{where}, column '{column}': no non-empty user turn before the answer")
-    return turns
+    return conversation, answer
 
 
 def transcript(conversation: list[dict[str, str]]) -> str:
     """A plain rendering of a conversation, for reading it without a chat template."""
-    return "\n".join(f"{t['role']}: {t['content']}" for t in conversation)
+    return "\n".join(f"{t['role'].capitalize()}: {t['content']}" for t in conversation)
 
 
 def content_text(prompt: Any, messages: Any) -> str:
@@ -238,8 +260,10 @@ def content_id(prompt: str, reference: str | None, messages: str | None) -> str:
 class _RowMapper:
     """Maps raw batches to the canonical columns, validating each row; remembers ids across batches."""
 
-    def __init__(self, path: Path, fmt: str, names: dict[str, str], lines: np.ndarray | None, render: RenderChat | None):
+    def __init__(self, path: Path, fmt: str, names: dict[str, str], lines: np.ndarray | None, render: RenderChat | None,
+                 references: bool = True):
         self.path, self.format, self.names, self.lines, self.render = path, fmt, names, lines, render
+        self.references = references
         self.first_row: dict[str, int] = {}
 
     def where(self, index: int) -> str:
@@ -253,15 +277,14 @@ class _RowMapper:
         messages = None
         if self.format == "seeds":
             prompt = _text(get("prompt"), where, self.names["prompt"], True)
-            reference = _text(get("reference"), where, self.names["reference"], True)
+            reference = _text(get("reference"), where, self.names.get("reference", "reference"), self.references)
         elif self.format == "alpaca":
             instruction = _text(get("instruction"), where, self.names["instruction"], True)
             extra = _text(get("input"), where, self.names.get("input", "input"), False)
             prompt = instruction if not (extra and extra.strip()) else f"{instruction}\n\n{extra}"
-            reference = _text(get("output"), where, self.names["output"], True)
+            reference = _text(get("output"), where, self.names.get("output", "output"), self.references)
         else:
-            turns = _turns(get("messages"), where, self.names["messages"])
-            conversation, reference = turns[:-1], turns[-1]["content"]
+            conversation, reference = _turns(get("messages"), where, self.names["messages"], self.references)
             messages = json.dumps(conversation, ensure_ascii=False)
             prompt = self.render(conversation) if self.render else transcript(conversation)
         row_id = _text(get("id"), where, self.names.get("id", "id"), False)
@@ -296,12 +319,13 @@ class _RowMapper:
 
 
 def load_prompts(path: str | Path, fmt: str = "auto", columns: dict[str, str] | None = None,
-                 render: RenderChat | None = None, render_key: str = "", min_rows: int = 1):
+                 render: RenderChat | None = None, render_key: str = "", min_rows: int = 1, references: bool = True):
     """The canonical prompt table of `path` (a `datasets.Dataset`: id, category, prompt, reference, messages).
 
     `render` turns a chat conversation into the teacher's prompt text (its chat template; `render_key` names it,
     e.g. the template's text); without it a chat prompt is a plain transcript, enough to validate a file or
-    compare texts."""
+    compare texts. Without `references` (`run.py evaluate`) a row may lack its answer: a seeds or alpaca row its
+    reference or output, a chat row its last assistant turn."""
     import datasets
 
     from fastdistill.models.sources import DEFAULT_CACHE_DIR
@@ -309,21 +333,22 @@ def load_prompts(path: str | Path, fmt: str = "auto", columns: dict[str, str] | 
     path = Path(path)
     raw, lines = read_table(path)
     names = _renamed(list(raw.column_names), columns, path)
-    fmt = detect_format(sorted(names), path) if fmt == "auto" else fmt
+    fmt = detect_format(sorted(names), path, references) if fmt == "auto" else fmt
     if fmt not in FORMATS:
         raise DataFileError(f"{path}: format '{fmt}' is not one of {['auto', *FORMATS]}")
-    required, optional = FORMAT_COLUMNS[fmt]
+    required, optional = format_columns(fmt, references)
     missing = [c for c in required if c not in names]
     if missing:
         raise DataFileError(f"{path}: format '{fmt}' needs column(s) {missing}; the file has {list(raw.column_names)} "
                             "(data.columns maps other names)")
     if len(raw) < min_rows:
         raise DataFileError(f"{path}: needs at least {min_rows} rows, found {len(raw)}")
-    mapper = _RowMapper(path, fmt, {k: v for k, v in names.items() if k in required + optional}, lines, render)
+    mapper = _RowMapper(path, fmt, {k: v for k, v in names.items() if k in required + optional}, lines, render,
+                        references)
     stat = path.stat()  # the table's name: the source as it is now, and how it is mapped
     fingerprint = hashlib.sha256(json.dumps([str(path.resolve()), stat.st_mtime_ns, stat.st_size, fmt,
                                              sorted(names.items()), _LOADER_VERSION, render is not None,
-                                             render_key]).encode()).hexdigest()[:32]
+                                             render_key, references]).encode()).hexdigest()[:32]
     # Our own cache folder: datasets would write next to the source, inside a user's save_to_disk folder.
     cache = DEFAULT_CACHE_DIR / "prompt_tables"
     cache.mkdir(parents=True, exist_ok=True)

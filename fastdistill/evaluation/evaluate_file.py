@@ -1,9 +1,12 @@
-"""Evaluate any model on a user's JSONL file: a registered version, a run's model or a local directory.
+"""Evaluate any model on a user's prompt file: a registered version, a run's model or a local directory.
 
-The file has one JSON object per line with a non-empty `prompt` and an
-optional `reference` (and optional `id`, `category`). The teacher answers
-every prompt with top-k logprobs first, exactly as in the pipeline, so the
-full suite applies: the rows play the held-out split.
+The file is read by the pipeline's loader (`fastdistill.data.formats`): any
+format (seeds, alpaca, chat, or `columns` for other names) in any file type
+(JSONL, JSON, CSV, Parquet, a save_to_disk folder), except that a row's
+reference is optional here. Chat rows are rendered with the teacher's chat
+template, as in the pipeline. The teacher answers every prompt with top-k
+logprobs first, exactly as in the pipeline, so the full suite applies: the
+rows play the held-out split.
 """
 
 from __future__ import annotations
@@ -17,8 +20,8 @@ from pathlib import Path
 import pandas as pd
 
 from fastdistill.config import EvaluationConfig, TeacherConfig
+from fastdistill.data.formats import DataFileError, RenderChat, load_prompts
 from fastdistill.data.splits import TEST
-from fastdistill.data.text_lines import utf8_lines
 from fastdistill.evaluation.catalog import grouped
 from fastdistill.evaluation.scores import Scores
 from fastdistill.evaluation.statistics import CONFIDENCE, Estimate
@@ -32,27 +35,18 @@ class InputError(ValueError):
     """A model URI or data file that cannot be evaluated; the message names it and says what is expected."""
 
 
-def read_prompts(path: Path) -> pd.DataFrame:
-    """Rows id, split='test', category, prompt, reference from a JSONL file; errors name the line."""
-    if not path.is_file():
-        raise InputError(f"{path}: data file does not exist")
-    rows = []
-    for number, line in utf8_lines(path, InputError):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"{path}:{number}: not valid JSON ({err.msg}); expected {{\"prompt\": ..., "
-                             "\"reference\": ...}") from None
-        if not isinstance(row, dict) or not isinstance(row.get("prompt"), str) or not row["prompt"].strip():
-            raise InputError(f"{path}:{number}: needs a non-empty string field \"prompt\"")
-        reference = row.get("reference")
-        if reference is not None and not isinstance(reference, str):
-            raise InputError(f"{path}:{number}: \"reference\" must be a string or absent, got {type(reference).__name__}")
-        rows.append({"id": str(row.get("id", f"line-{number}")), "split": TEST,
-                     "category": str(row.get("category", "user")), "prompt": row["prompt"], "reference": reference})
-    if not rows:
-        raise InputError(f"{path}: no prompts (one JSON object per line with a \"prompt\" field)")
-    return pd.DataFrame(rows)
+def read_prompts(path: Path, fmt: str = "auto", columns: dict[str, str] | None = None,
+                 render: RenderChat | None = None, render_key: str = "") -> pd.DataFrame:
+    """Rows id, split='test', category, prompt, reference, messages of a prompt file in any supported format (the
+    pipeline's loader; references optional); errors name the file, the row (the line, for JSONL) and the column."""
+    try:
+        table = load_prompts(path, fmt, columns, render, render_key, references=False)
+    except DataFileError as err:
+        raise InputError(str(err)) from None
+    frame = table.to_pandas().assign(split=TEST)
+    for name in ("reference", "messages"):  # None, not NaN, where a row has none
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame
 
 
 @dataclass
@@ -107,14 +101,15 @@ def _recorded_teacher(uri: str) -> str | None:
 
 
 def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, config: EvaluationConfig,
-                  teacher_spec: str | None = None) -> tuple[dict, EvalResult]:
-    """The whole suite on `data`; returns (the JSON document, the raw result)."""
+                  teacher_spec: str | None = None, fmt: str = "auto",
+                  columns: dict[str, str] | None = None) -> tuple[dict, EvalResult]:
+    """The whole suite on `data` (in format `fmt`, `columns` renamed); returns (the JSON document, the raw result)."""
     from fastdistill.evaluation.judge import judge_for
+    from fastdistill.inference.chat import render_conversation
     from fastdistill.inference.hf import HFBackend
     from fastdistill.inference.labelling import label
     from fastdistill.models import check_vocab_compatible, resolve_model
 
-    frame = read_prompts(data)
     with tempfile.TemporaryDirectory(prefix="fastdistill-eval-") as work:
         model = resolve_model_uri(model_uri, Path(work))
         spec = teacher_spec or model.teacher or teacher_config.model
@@ -122,6 +117,7 @@ def evaluate_file(model_uri: str, data: Path, teacher_config: TeacherConfig, con
         teacher_dir = resolve_model(spec)
         check_vocab_compatible(teacher_dir, model.path)
         teacher = HFBackend(teacher_dir)
+        frame = read_prompts(data, fmt, columns, lambda turns: render_conversation(teacher.tokenizer, turns), spec)
         outputs = label(teacher, frame, teacher_config)
         student = HFBackend(model.path)
         judge, judge_name = judge_for(config, teacher, spec)

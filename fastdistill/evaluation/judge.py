@@ -12,6 +12,7 @@ student exactly 0.5, whatever the answers.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +21,20 @@ from typing import Protocol
 
 import torch
 
+from fastdistill.data.formats import transcript
+
 TEMPLATE = (
     "Two assistants answered the same request. Judge which answer is more helpful and correct.\n\n"
     "Request:\n{prompt}\n\nAnswer A:\n{a}\n\nAnswer B:\n{b}\n\n"
     "Which answer is better? Reply with the single letter A or B."
 )
+
+
+def requests(frame) -> list[str]:
+    """The request of each row as the judge reads it: a chat row's conversation as plain turns ("System: ...",
+    "User: ...", "Assistant: ..."), not the teacher's chat-template markup its `prompt` holds; else the prompt."""
+    messages = frame["messages"] if "messages" in frame else [None] * len(frame)
+    return [transcript(json.loads(m)) if isinstance(m, str) and m else p for p, m in zip(frame["prompt"], messages)]
 
 
 class Judge(Protocol):

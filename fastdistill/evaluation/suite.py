@@ -152,8 +152,8 @@ def evaluate_student(student, outputs: TeacherOutputs, config: EvaluationConfig,
             measured, details["latency"] = _efficiency(student, teacher, speed_prompts, config, student_dir, teacher_dir)
             aggregates.update(measured)
     if judge_backend is not None and config.judge_pairs:
-        judged, details["judge"], judge_warnings = _judge(judge_backend, config, prompts, answers, reference_answers,
-                                                          judge_name, teacher_name)
+        judged, details["judge"], judge_warnings = _judge(judge_backend, config, judge.requests(frame), answers,
+                                                          reference_answers, judge_name, teacher_name)
         per_example.update(judged)
         aggregates["judge_pairs"] = float(min(config.judge_pairs, len(frame)))
         warnings += judge_warnings

@@ -20,6 +20,7 @@ import pandas as pd
 from fastdistill.config import TeacherConfig
 from fastdistill.inference.topk_store import (
     LOGPROB_STEP,
+    CONVERSATION_COLUMNS,
     SCHEMA_VERSION,
     SELF_CONSISTENCY_COLUMNS,
     TeacherMeta,
@@ -77,7 +78,9 @@ def label(backend: Backend, rows: pd.DataFrame, config: TeacherConfig) -> Teache
         seed=SEED,
         desc="teacher inference",
     )
-    frame = rows[[*INPUT_COLUMNS, *_voted(rows)]].reset_index(drop=True).copy()
+    # A chat row's turns ride along for the judge; its rendered prompt already names the job (`work_identity`).
+    conversation = [c for c in CONVERSATION_COLUMNS if c in rows.columns]
+    frame = rows[[*INPUT_COLUMNS, *_voted(rows), *conversation]].reset_index(drop=True).copy()
     frame["prompt_ids"] = [g.prompt_ids for g in gens]
     frame["response_ids"] = [g.response_ids for g in gens]
     frame["response_text"] = [g.text for g in gens]

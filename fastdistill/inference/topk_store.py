@@ -44,6 +44,9 @@ COLUMNS = (
 OPTIONAL_TEXT_COLUMNS = ("rationale", "answer")  # present when the teacher ran in rationale mode or synthesis voted
 OPTIONAL_FLOAT_COLUMNS = ("agreement",)  # self-consistency's majority share (NaN: the row was not voted on)
 SELF_CONSISTENCY_COLUMNS = (*OPTIONAL_TEXT_COLUMNS, *OPTIONAL_FLOAT_COLUMNS)
+# A chat row's conversation (JSON turns; `prompt` holds it rendered with the teacher's template), for readers that
+# want the turns without the template's markup, such as the judge.
+CONVERSATION_COLUMNS = ("messages",)
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,7 @@ def shard_bytes(rows: pd.DataFrame, meta: TeacherMeta) -> bytes:
     ids = id_dtype(meta.vocab_size)
     # Missing text (None, or NaN after pandas) is stored as null.
     text = ("id", "split", "category", "prompt", "reference", "response_text")
-    text += tuple(c for c in OPTIONAL_TEXT_COLUMNS if c in rows.columns)
+    text += tuple(c for c in (*OPTIONAL_TEXT_COLUMNS, *CONVERSATION_COLUMNS) if c in rows.columns)
     columns = {c: pa.array([None if pd.isna(v) else str(v) for v in rows[c]], pa.string()) for c in text}
     for c in (c for c in OPTIONAL_FLOAT_COLUMNS if c in rows.columns):
         columns[c] = pa.array([None if pd.isna(v) else float(v) for v in rows[c]], pa.float64())
@@ -169,10 +172,10 @@ def shard_frame(data: bytes, meta: TeacherMeta) -> pd.DataFrame:
     frame["topk_logprobs"] = frame["topk_logprobs"].map(lambda b: dequantize_logprobs(np.frombuffer(b, np.uint8).reshape(-1, k)))
     for c in ("prompt_ids", "response_ids"):
         frame[c] = frame[c].map(lambda b: np.frombuffer(b, ids).astype(np.int64).tolist())
-    for c in ("reference", *OPTIONAL_TEXT_COLUMNS):  # missing text reads back as None, not NaN
+    for c in ("reference", *OPTIONAL_TEXT_COLUMNS, *CONVERSATION_COLUMNS):  # missing text reads back as None, not NaN
         if c in frame.columns:
             frame[c] = pd.Series([None if pd.isna(v) else v for v in frame[c]], index=frame.index, dtype=object)
-    return frame[list(COLUMNS) + [c for c in SELF_CONSISTENCY_COLUMNS if c in frame.columns]]
+    return frame[list(COLUMNS) + [c for c in (*SELF_CONSISTENCY_COLUMNS, *CONVERSATION_COLUMNS) if c in frame.columns]]
 
 
 def write_manifest(directory: Path, meta: TeacherMeta, shards: list[str], extra: dict | None = None) -> None:

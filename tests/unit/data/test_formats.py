@@ -192,3 +192,15 @@ def test_a_chat_file_with_synthesis_on_is_refused_before_any_step(tmp_path):
     bad = _jsonl(tmp_path / "bad.jsonl", [{"messages": CHAT}, {"messages": "not json"}])
     with pytest.raises(ConfigError, match=r"data: .*bad.jsonl:2, column 'messages': must be a list of \{role, content\} turns"):
         validate_parameters({"data": {"path": str(bad)}, "synthesis": {"enabled": False}})
+
+
+def test_without_references_rows_may_lack_their_answer_and_are_still_checked(tmp_path):
+    seeds = load_prompts(_jsonl(tmp_path / "p.jsonl", [{"prompt": "What is 2+2?", "reference": "4"},
+                                                       {"prompt": "Write about rain."}]), references=False)
+    assert seeds["reference"] == ["4", None]
+    alpaca = load_prompts(_jsonl(tmp_path / "a.jsonl", [{"instruction": "Say yes."}]), references=False)
+    assert alpaca["prompt"] == ["Say yes."] and alpaca["reference"] == [None]
+    with pytest.raises(DataFileError, match=r"p.jsonl:2, column 'prompt': missing; it must be a non-empty string"):
+        load_prompts(_jsonl(tmp_path / "p.jsonl", [{"prompt": "ok"}, {"reference": "no prompt"}]), references=False)
+    with pytest.raises(DataFileError, match=r"data.columns maps \['question'\], not a column of any format"):
+        load_prompts(tmp_path / "a.jsonl", columns={"question": "instruction"})

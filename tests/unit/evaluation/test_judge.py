@@ -1,5 +1,7 @@
 """Pairwise judging: both orders, combined verdicts, and the LM judge on a tiny model."""
 
+import json
+
 import pytest
 
 from fastdistill.evaluation.judge import LMJudge, pairwise
@@ -74,3 +76,44 @@ def test_lm_judge_batches_like_single_calls(tiny_teacher_dir):
     single = [judge.prefer_first([t])[0] for t in triples]
     assert batched == pytest.approx(single, abs=1e-5)
     assert all(0.0 < p < 1.0 for p in batched)
+
+
+class Recording:
+    """A judge without an opinion that keeps the requests it was shown."""
+
+    def __init__(self):
+        self.requests = []
+
+    def prefer_first(self, triples):
+        self.requests += [request for request, _, _ in triples]
+        return [0.5 for _ in triples]
+
+
+def test_the_judge_reads_a_chat_rows_conversation_as_plain_turns_not_the_template(tiny_teacher_dir, tmp_path):
+    """The prompt the teacher answers is the conversation rendered with its chat template; the judge reads the turns
+    (carried by labelling and the stored shards) as plain text."""
+    from fastdistill.config import EvaluationConfig, TeacherConfig
+    from fastdistill.evaluation.evaluate_file import read_prompts
+    from fastdistill.evaluation.suite import evaluate_student
+    from fastdistill.inference.chat import render_conversation
+    from fastdistill.inference.labelling import label
+    from fastdistill.inference.topk_store import TeacherOutputs
+
+    turns = [{"role": "system", "content": "You are a terse assistant for a bakery."},
+             {"role": "user", "content": "How long do croissants keep?"},
+             {"role": "assistant", "content": "Two days in a paper bag."},
+             {"role": "user", "content": "And in the freezer?"}]
+    path = tmp_path / "chat.jsonl"
+    path.write_text(json.dumps({"messages": [*turns, {"role": "assistant", "content": "About a month."}]}) + "\n"
+                    + json.dumps({"messages": turns[1:2]}) + "\n")  # no answer: references are optional here
+    backend = HFBackend(tiny_teacher_dir)
+    frame = read_prompts(path, render=lambda conversation: render_conversation(backend.tokenizer, conversation))
+    assert "<|im_start|>" in frame["prompt"][0]  # the teacher's template (SmolLM2's)
+    outputs = label(backend, frame, TeacherConfig(model="tiny:teacher", top_k=4, max_new_tokens=3))
+    outputs.save(tmp_path / "outputs")
+    judge = Recording()
+    evaluate_student(backend, TeacherOutputs.load(tmp_path / "outputs"),
+                     EvaluationConfig(max_new_tokens=3, judge_pairs=2, efficiency_prompts=0), judge_backend=judge)
+    conversation = ("System: You are a terse assistant for a bakery.\nUser: How long do croissants keep?\n"
+                    "Assistant: Two days in a paper bag.\nUser: And in the freezer?")
+    assert judge.requests == [conversation, "User: How long do croissants keep?"] * 2  # both orders
