@@ -105,7 +105,7 @@ def test_evaluate_refuses_a_bad_file_and_writes_nothing(project):
     out = _run(dest, env, "run.py", "evaluate", "--model", f"models:/{NAME}@champion", "--data",
                "bad.jsonl", "--output", "bad.json", "--config", "configs/tiny.yaml")
     assert out.returncode == 2
-    assert 'bad.jsonl:2: needs a non-empty string field "prompt"' in " ".join(out.stdout.split())
+    assert "bad.jsonl:2, column 'prompt': missing; it must be a non-empty string" in " ".join(out.stdout.split())
     assert not (dest / "bad.json").exists()
 
 

@@ -248,6 +248,21 @@ def test_a_served_teacher_that_caps_logprobs_is_refused_before_any_step(project)
     assert server.requests == 1 and server.generations == 0 and _left_behind(project[0]) == []
 
 
+def test_born_again_refuses_a_served_teacher_that_caps_logprobs_before_any_step(project):
+    """The same preflight as distill's, run for real (no --dry-run): nothing starts, nothing is created."""
+    from tests.integration.openai_stub import StubServer
+
+    text = (project[0] / "configs" / "tiny_born_again.yaml").read_text()
+    assert "    top_k: 4\n" in text
+    with StubServer(max_logprobs=2) as server:
+        (project[0] / "configs" / "served_chain.yaml").write_text(text.replace(
+            "    top_k: 4\n", f"    top_k: 4\n    backend: openai\n    base_url: {server.url}\n", 1))
+        code, out, _ = _run(project, "born-again", "--config", "configs/served_chain.yaml", "--generations", "1")
+    assert code == 2
+    assert f"error: teacher: {server.url} caps logprobs at 2, below teacher.top_k=4" in out
+    assert server.requests == 1 and server.generations == 0 and _left_behind(project[0]) == []
+
+
 def test_a_served_judge_that_does_not_answer_is_refused_before_any_step(project):
     judge = "  evaluation:\n    judge: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: judge, max_retries: 0}\n"
     config = _tiny_with(project[0], "judged.yaml", "  evaluation:\n", judge)
@@ -255,3 +270,14 @@ def test_a_served_judge_that_does_not_answer_is_refused_before_any_step(project)
     assert code == 2
     assert "error: evaluation.judge: http://127.0.0.1:9/v1/chat/completions unreachable after 1 tries" in out
     assert _left_behind(project[0]) == []
+
+
+def test_evaluate_refuses_a_served_judge_that_does_not_answer_before_any_model_loads(project, tmp_path):
+    judge = "  evaluation:\n    judge: {backend: openai, base_url: 'http://127.0.0.1:9/v1', model: judge, max_retries: 0}\n"
+    config = _tiny_with(project[0], "judged_evaluation.yaml", "  evaluation:\n", judge)
+    (tmp_path / "prompts.jsonl").write_text('{"prompt": "What is 2 + 3?"}\n')
+    code, out, _ = _run(project, "evaluate", "--model", "models:/fastdistill-tiny/1", "--data",
+                        str(tmp_path / "prompts.jsonl"), "--output", str(tmp_path / "metrics.json"), "--config", config)
+    assert code == 2
+    assert "error: evaluation.judge: http://127.0.0.1:9/v1/chat/completions unreachable after 1 tries" in out
+    assert not (tmp_path / "metrics.json").exists() and _left_behind(project[0]) == []
