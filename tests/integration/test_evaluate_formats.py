@@ -29,7 +29,8 @@ def config(tmp_path_factory) -> Path:
     return path
 
 
-def _evaluate(tmp_path: Path, model_dir: Path, cache: Path, config: Path, data: Path, *args: str) -> tuple[int, str, dict]:
+def _evaluate(tmp_path: Path, model_dir: Path, cache: Path, config: Path, data: Path,
+              *args: str) -> tuple[int, str, dict]:
     output = tmp_path / "metrics.json"
     env = {**os.environ, "FASTDISTILL_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     env.pop("MLFLOW_TRACKING_URI", None)
@@ -72,7 +73,8 @@ def test_evaluate_reads_a_parquet_export_with_its_own_column_names(tmp_path, tin
 def test_a_bad_parquet_row_is_named_before_any_model_loads(tmp_path, tiny_teacher_dir, model_cache_dir, config):
     data = tmp_path / "bad.parquet"
     pd.DataFrame({"question": ["What is 2 + 3?", None]}).to_parquet(data)
-    code, out, doc = _evaluate(tmp_path, tiny_teacher_dir, model_cache_dir, config, data, "--columns", "prompt=question")
+    code, out, doc = _evaluate(tmp_path, tiny_teacher_dir, model_cache_dir, config, data,
+                               "--columns", "prompt=question")
     assert code == 2 and doc == {}
     assert f"error: {data} row 2, column 'question': missing; it must be a non-empty string" in out
     assert "Traceback" not in out
