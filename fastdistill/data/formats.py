@@ -219,8 +219,8 @@ def _turns(value: Any, where: str, column: str, answered: bool = True) -> tuple[
         except json.JSONDecodeError:
             raise DataFileError(f"{where}, column '{column}': not a JSON list of turns ({value[:60]!r})") from None
     if not isinstance(value, list) or len(value) < (2 if answered else 1):
-        raise DataFileError(f"{where}, column '{column}': needs a list of at least two turns (a user turn, then the "
-                            f"assistant's answer), got {value!r}"[:300])
+        wanted = "at least two turns (a user turn, then the assistant's answer)" if answered else "a user turn"
+        raise DataFileError(f"{where}, column '{column}': needs a list of {wanted}, got {value!r}"[:300])
     turns = []
     for number, turn in enumerate(value, start=1):
         if not isinstance(turn, dict) or turn.get("role") not in ROLES or not isinstance(turn.get("content"), str):
