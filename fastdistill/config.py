@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 

@@ -14,7 +14,9 @@ import sys
 import time
 
 import pytest
-from test_distill_tiny import _copy_project, _run, _tracking_uri, project_env
+from test_distill_tiny import _run, _tracking_uri, project_env
+
+from tests.support.project import copy_project
 
 pytestmark = pytest.mark.e2e
 CONFIG = "configs/tiny_born_again.yaml"
@@ -49,7 +51,7 @@ def _versions(client) -> list:
 def chain_run(tmp_path_factory, model_cache_dir):
     from mlflow.tracking import MlflowClient
 
-    project = _copy_project(tmp_path_factory.mktemp("ban"))
+    project = copy_project(tmp_path_factory.mktemp("ban"))
     env = project_env(project, model_cache_dir)
     first = _run(project, env, "born-again", "--config", CONFIG, "--generations", "1")
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-5000:]

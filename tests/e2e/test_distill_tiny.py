@@ -10,28 +10,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.project import copy_project
+
 NAME = "fastdistill-tiny"  # configs/tiny.yaml's registry.model_name: never the quickstart's
-PROJECT_FILES = ["run.py", "fastdistill", "steps", "pipelines", "materializers", "configs", "data"]
-
 pytestmark = pytest.mark.e2e
-
-
-def _copy_project(dest: Path) -> Path:
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
-    return dest
 
 
 def _run(project: Path, env: dict, *args: str) -> subprocess.CompletedProcess:
@@ -53,7 +41,7 @@ def project_env(project: Path, model_cache_dir: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, model_cache_dir):
-    project = _copy_project(tmp_path_factory.mktemp("project"))
+    project = copy_project(tmp_path_factory.mktemp("project"))
     env = project_env(project, model_cache_dir)
     first = _run(project, env, "distill", "--config", "configs/tiny.yaml", "--report-dir", "reports")
     assert first.returncode == 0, first.stdout[-4000:] + first.stderr[-8000:]

@@ -17,7 +17,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_distill_tiny import _copy_project, project_env
+from test_distill_tiny import project_env
+
+from tests.support.project import copy_project
 
 NAME = "fastdistill-tiny"  # configs/tiny.yaml's registry.model_name
 GROUPS = ("quality", "fidelity", "calibration", "diversity", "exposure_bias", "judge", "efficiency", "speculative")
@@ -32,7 +34,7 @@ def _run(project: Path, env: dict, *args: str, timeout: int = 900) -> subprocess
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, model_cache_dir):
-    dest = _copy_project(tmp_path_factory.mktemp("project"))
+    dest = copy_project(tmp_path_factory.mktemp("project"))
     env = project_env(dest, model_cache_dir)
     config = (dest / "configs" / "tiny.yaml").read_text()
     (dest / "configs" / "gated.yaml").write_text(config.replace(

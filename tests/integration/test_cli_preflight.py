@@ -10,7 +10,6 @@ every fault is caught by the preflight, which `--dry-run` runs exactly.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -20,24 +19,29 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ["run.py", "fastdistill", "steps", "pipelines", "materializers", "configs", "data"]
+from tests.support.project import copy_project
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
-    dest = tmp_path_factory.mktemp("project")
-    for name in PROJECT_FILES:
-        src = ROOT / name
-        if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(src, dest / name)
+
+def _project(dest: Path, model_cache_dir: Path) -> tuple[Path, dict]:
+    copy_project(dest)
     env = {**os.environ, "ZENML_CONFIG_PATH": str(dest.parent / f"{dest.name}-zenml"),
            "FASTDISTILL_CACHE": str(model_cache_dir), "ZENML_ANALYTICS_OPT_IN": "false", "HF_HUB_OFFLINE": "1"}
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
         env.pop(name, None)
     return dest, env
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
+    """One copy for the refusals: each leaves nothing, so they can share it."""
+    return _project(tmp_path_factory.mktemp("project"), model_cache_dir)
+
+
+@pytest.fixture()
+def own_project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
+    """A copy for a command that succeeds and so rightly leaves the local stack (.zen) behind."""
+    return _project(tmp_path_factory.mktemp("own-project"), model_cache_dir)
 
 
 def _run(project: tuple[Path, dict], *args: str, prefix: list[str] = (), **env) -> tuple[int, str, str]:
@@ -219,7 +223,7 @@ def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(pro
     assert client.get_model_version("fastdistill-student", "1").aliases == []  # nothing moved
 
 
-def test_registry_repair_removes_what_a_killed_registration_left(project, registry, student_dir, tmp_path):
+def test_registry_repair_removes_what_a_killed_registration_left(own_project, registry, student_dir, tmp_path):
     from test_registry_crash import _kill_during_registration
     from test_stack_and_registry import NAME, _aliases, _register, _versions
 
@@ -227,12 +231,12 @@ def test_registry_repair_removes_what_a_killed_registration_left(project, regist
     _kill_during_registration(registry, student_dir, tmp_path)  # v2 incomplete, champion moved to it, lock left
     uri = registry.tracking_uri  # the MLflow server on PostgreSQL; it takes any login, ZenML's tracker needs one
     login = {"MLFLOW_TRACKING_USERNAME": "ops", "MLFLOW_TRACKING_PASSWORD": "unused"}
-    code, out, err = _run(project, "registry", "repair", "--tracking-uri", uri, **login)
+    code, out, err = _run(own_project, "registry", "repair", "--tracking-uri", uri, **login)
     assert code == 0, out + err[-3000:]
     assert f"{NAME}: removed incomplete version(s) ['2']; aliases restored" in out
     assert _versions(registry) == ["1"] and _aliases(registry) == {"challenger": "1", "champion": "1"}
     assert [m.name for m in registry.search_registered_models()] == [NAME]  # the dead process's lock is gone
-    code, out, _ = _run(project, "registry", "repair", "--tracking-uri", uri, **login)
+    code, out, _ = _run(own_project, "registry", "repair", "--tracking-uri", uri, **login)
     assert code == 0 and f"{NAME}: nothing to repair" in out
 
 

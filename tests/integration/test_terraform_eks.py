@@ -24,11 +24,10 @@ import sys
 import urllib.parse
 from pathlib import Path
 
-import hcl2
 import pytest
 import yaml
 
-from tests.support.hcl import blocks
+from tests.support.hcl import blocks, load
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / "infra" / "terraform"
@@ -117,8 +116,8 @@ def test_validate_finds_no_error_or_warning(initialized):
 def _declared_runs() -> dict[str, dict]:
     runs = {}
     for path in sorted((EKS / "tests").glob("*.tftest.hcl")):
-        for entry in hcl2.load(path.open()).get("run", []):
-            for name, body in _unquote(entry).items():
+        for entry in load(path).get("run", []):
+            for name, body in entry.items():
                 runs[name] = body
     return runs
 

@@ -18,11 +18,17 @@ def _unquote(value):
     return value
 
 
+def load(path: Path) -> dict:
+    """One HCL file (a .tf or a .tftest.hcl), unquoted."""
+    with path.open() as handle:
+        return _unquote(hcl2.load(handle))
+
+
 def blocks(module: Path, kind: str) -> dict:
     """{(type, name): body} of every resource, or {name: body} of every variable/output/local, in module/*.tf."""
     found = {}
     for tf in sorted(module.glob("*.tf")):
-        for entry in _unquote(hcl2.load(tf.open())).get(kind, []):
+        for entry in load(tf).get(kind, []):
             for type_name, body in entry.items():
                 if kind == "resource":
                     for name, conf in body.items():
