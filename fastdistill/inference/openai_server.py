@@ -6,7 +6,7 @@ with exponential backoff on connection errors, 408, 429 and 5xx (honouring
 token ids (the chat template is applied locally, so the server sees exactly
 the tokens the student will train on) to `POST {base_url}/completions` with
 `logprobs: k`. A server whose completions take only text (llama-cpp-python's
-refuses a token list with 422) gets the same ids decoded back to text, special
+refuses a token list) gets the same ids decoded back to text, special
 tokens included, which a byte-level BPE tokenizer with the same vocabulary and
 merges encodes to the same ids; echo scoring is refused there, since the
 boundary between prompt and response would be the server's tokenization.
@@ -42,6 +42,11 @@ from fastdistill.inference.types import Generation, GenerationStats
 
 T = TypeVar("T")
 TOKEN_IDS_EXTRA = {"return_tokens_as_token_ids": True}  # vLLM; other servers ignore unknown fields
+# Sample as the hf backend does: llama-cpp-python otherwise applies its own defaults (repeat_penalty 1.1, min_p 0.05),
+# and its temperature-0 reply was then not the argmax of the logprobs it returned. Its top_k 40 stays (it takes 0 for
+# off, which older vLLM refuses): greedy decoding is unaffected, sampling keeps its 40 most likely tokens.
+PLAIN_SAMPLING_EXTRA = {"repeat_penalty": 1.0, "min_p": 0.0}
+SERVER_EXTRA = {**TOKEN_IDS_EXTRA, **PLAIN_SAMPLING_EXTRA}
 _CAP = re.compile(r"(?:max(?:imum)?(?:\s+allowed)?|at\s+most|less\s+than\s+or\s+equal\s+to|<=|≤|cannot\s+exceed|up\s+to)"
                   r"\D{0,12}?(\d+)", re.I)
 
@@ -122,7 +127,7 @@ def positions(logprobs) -> list[tuple[Returned, list[tuple[Returned, float]]]]:
             for t, top in zip(tokens, tops + [None] * (len(tokens) - len(tops)))]
 
 
-def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKEN_IDS_EXTRA) -> tuple[dict, bool]:
+def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = SERVER_EXTRA) -> tuple[dict, bool]:
     """One 1-token request asking for `k` logprobs: (the request extras the server takes, whether it returns token ids).
 
     A server that caps logprobs below `k` is refused naming the cap, whether it says so (vLLM's 400, OpenAI's
@@ -140,7 +145,7 @@ def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKE
     reply = call(client, "completions", probe)
     if isinstance(reply, openai.BadRequestError):
         text = _message(reply)
-        if "return_tokens_as_token_ids" in text and extra:  # a strict server refusing vLLM's extension
+        if extra and any(key in text for key in extra):  # a strict server refusing vLLM's extension or a field
             return probe_logprobs(client, model, k, {})
         if "logprob" in text.lower():
             cap = logprobs_cap(text)
@@ -174,7 +179,7 @@ class OpenAIBackend:
                                             max_retries=max_retries)
         self.concurrency = concurrency
         self.pieces = PieceMapper(tokenizer)
-        self.extra: dict = dict(TOKEN_IDS_EXTRA)
+        self.extra: dict = dict(SERVER_EXTRA)
         self.token_ids: bool | None = None  # whether the server speaks the token-id extension (known after the probe)
         self.text_prompts: bool | None = None  # whether the server refuses token-id prompts (known after `check_prompts`)
         self._checked_k = 0
@@ -191,7 +196,11 @@ class OpenAIBackend:
             self._checked_k = k
 
     def check_prompts(self, ids: list[int]) -> None:
-        """Learn, with one 1-token request, whether the server takes prompts as token ids or only as text."""
+        """Learn, with one 1-token request, whether the server takes prompts as token ids or only as text.
+
+        llama-cpp-python's server validates `prompt` as a string and answers a token list with HTTP 500 (its
+        handler turns FastAPI's 422 into a 500) naming `prompt` and "valid string"; any other refusal is reported.
+        """
         if self.text_prompts is not None:
             return
 
@@ -199,15 +208,13 @@ class OpenAIBackend:
             try:
                 return self.client.completions.create(model=self.model, prompt=ids, max_tokens=1, temperature=0.0,
                                                       extra_body=self.extra)
-            except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
-                return err
+            except openai.APIStatusError as err:
+                text = _message(err).lower()
+                if err.status_code in (400, 422, 500) and "prompt" in text and "string" in text:
+                    return err
+                raise
 
-        reply = call(self.client, "completions", probe)
-        refused = isinstance(reply, openai.APIStatusError)
-        if refused and "prompt" not in _message(reply).lower():
-            raise ServerError(f"{self.base_url}/completions answered HTTP {reply.status_code} to a 1-token probe: "
-                              f"{_message(reply)[:300]}")
-        self.text_prompts = refused
+        self.text_prompts = isinstance(call(self.client, "completions", probe), openai.APIStatusError)
 
     def _prompt(self, ids: list[int]) -> list[int] | str:
         # special tokens stay as text: the server must parse them (llama-cpp-python tokenizes with special=True)

@@ -13,7 +13,8 @@ What it can be told to do, each like a real server:
   (`content` entries with each token's `id`, `bytes` and its text cut to whole UTF-8 characters);
 - `max_logprobs`: refuse more logprobs with vLLM's 400 ("... greater than max allowed: N"); with
   `silent_cap`, return only that many instead (as llama.cpp's server does);
-- `text_prompts`: refuse a prompt given as token ids with FastAPI's 422, as llama-cpp-python's server does;
+- `text_prompts`: refuse a prompt given as token ids as llama-cpp-python's server does (FastAPI's validation
+  error, which its handler answers as a 500);
 - `fail_first`: answer the first n requests with 503 (and `retry-after-ms`, which the SDK honours);
 - `stall_s`: hold every request this long and then drop it unanswered (a server too slow for the client's timeout);
 - `judge`: a function (first answer, second answer) -> P(first is better) behind the chat endpoint.
@@ -121,8 +122,8 @@ class StubServer:
             return 400, _error(f"Requested sample logprobs of {k}, which is greater than max allowed: "
                                f"{self.max_logprobs}", "BadRequestError", 400)
         if self.text_prompts and isinstance(body["prompt"], list):
-            return 422, {"detail": [{"type": "string_type", "loc": ["body", "prompt", "str"],
-                                     "msg": "Input should be a valid string", "input": body["prompt"]}]}
+            return 500, _error("1 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'prompt', 'str'), "
+                               "'msg': 'Input should be a valid string'}", "internal_server_error", 500)
         shown = min(k, self.max_logprobs) if k is not None and self.max_logprobs is not None else k
         tokenizer = self.backend.tokenizer
         ids = (body["prompt"] if isinstance(body["prompt"], list)

@@ -41,6 +41,8 @@ def test_openai_backend_matches_the_hf_backend_on_the_same_model(hf, token_ids):
         got = remote.generate(PROMPTS, max_new_tokens=6, top_k_logprobs=4)
     assert remote.token_ids is token_ids  # the probe saw whether the server speaks the extension
     assert all(b["return_tokens_as_token_ids"] is True for b in server.bodies)
+    # the server's own sampling defaults off (llama-cpp-python's repeat_penalty 1.1 broke greedy decoding)
+    assert all(b["repeat_penalty"] == 1.0 and b["min_p"] == 0.0 for b in server.bodies)
     pieces = [t for r in server.replies if r["choices"][0]["logprobs"] for t in r["choices"][0]["logprobs"]["tokens"]]
     assert all(p.startswith("token_id:") for p in pieces) is token_ids
     _same_as_hf(hf, remote, got)
@@ -55,9 +57,10 @@ def test_llama_cpp_shaped_logprobs_with_ids_and_bytes_match_the_hf_backend(hf):
 
 
 def test_a_server_taking_only_text_prompts_gets_the_same_tokens_as_text(hf):
-    """llama-cpp-python's server refuses a token-id prompt with 422: the backend learns so once and sends text."""
+    """llama-cpp-python's server refuses a token-id prompt (a 500 naming `prompt`): the backend learns so once and
+    sends text. (No retries here: the SDK would retry the 500 with backoff first, as it does against the real one.)"""
     with StubServer(hf, token_ids=False, text_prompts=True) as server:
-        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, concurrency=2)
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, concurrency=2, max_retries=0)
         got = remote.generate(PROMPTS, max_new_tokens=6, top_k_logprobs=4)
         with pytest.raises(ServerError, match=r"takes prompts only as text, so it cannot score"):
             remote.score([(got[0].prompt_ids, got[0].response_ids)], top_k_logprobs=4)
