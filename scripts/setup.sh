@@ -42,9 +42,10 @@ print(" ".join(project["optional-dependencies"]["kubeflow"]))')
 install_llama_server() {
   # llama-cpp-python's server (fastapi, uvicorn, sse-starlette, pydantic-settings) is a separate program the tests
   # start as a subprocess, so it gets its own virtualenv and never pins anything in .venv. No wheel is served:
-  # pip builds llama.cpp from source (about 5.5 min on 2 cores, then pip's cache keeps the wheel).
-  # GGML_NATIVE=OFF: a native (-march=native) build crashed with an invalid opcode on a CPU like CI's,
-  # the portable build runs everywhere.
+  # pip builds llama.cpp from source (5.5 to 9 min on a busy 2-core machine; then pip's cache keeps the wheel).
+  # GGML_NATIVE=OFF: a native (-march=native) build crashed with an invalid opcode on a CPU like CI's; the portable
+  # build runs everywhere. pip's cache keys the wheel on the version, not on CMAKE_ARGS: a native wheel built by hand
+  # earlier would be reused (`pip cache remove llama_cpp_python` drops it).
   local stamp=.venv-llama-server/.fastdistill-installed
   [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
   [[ -x .venv-llama-server/bin/python ]] || "$PYTHON" -m venv .venv-llama-server
