@@ -15,6 +15,7 @@ What it can be told to do, each like a real server:
   `silent_cap`, return only that many instead (as llama.cpp's server does);
 - `text_prompts`: refuse a prompt given as token ids as llama-cpp-python's server does (FastAPI's validation
   error, which its handler answers as a 500);
+- `strict`: refuse a request field OpenAI's API does not know with its 400 ("Unrecognized request argument");
 - `fail_first`: answer the first n requests with 503 (and `retry-after-ms`, which the SDK honours);
 - `stall_s`: hold every request this long and then drop it unanswered (a server too slow for the client's timeout);
 - `judge`: a function (first answer, second answer) -> P(first is better) behind the chat endpoint.
@@ -33,6 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 _BYTE_OF = {c: b for b, c in bytes_to_unicode().items()}
+OPENAI_COMPLETION_FIELDS = {"model", "prompt", "max_tokens", "temperature", "top_p", "n", "stream", "logprobs", "echo",
+                            "stop", "presence_penalty", "frequency_penalty", "best_of", "logit_bias", "user", "seed",
+                            "suffix", "stream_options"}
 
 
 def token_bytes(tokenizer, token_id: int) -> bytes:
@@ -55,9 +59,9 @@ def text_piece(tokenizer, token_id: int) -> str:
 class StubServer:
     def __init__(self, backend=None, *, token_ids: bool = True, llama_cpp: bool = False, max_logprobs: int | None = None,
                  silent_cap: bool = False, fail_first: int = 0, judge: Callable[[str, str], float] | None = None,
-                 judge_logprobs: bool = True, stall_s: float = 0.0, text_prompts: bool = False):
+                 judge_logprobs: bool = True, stall_s: float = 0.0, text_prompts: bool = False, strict: bool = False):
         self.backend, self.token_ids, self.max_logprobs, self.silent_cap = backend, token_ids, max_logprobs, silent_cap
-        self.llama_cpp, self.stall_s, self.text_prompts = llama_cpp, stall_s, text_prompts
+        self.llama_cpp, self.stall_s, self.text_prompts, self.strict = llama_cpp, stall_s, text_prompts, strict
         self.fail_first, self.judge, self.judge_logprobs = fail_first, judge, judge_logprobs
         self.requests, self.generations, self.bodies, self.replies = 0, 0, [], []
         self.lock = threading.Lock()
@@ -121,6 +125,9 @@ class StubServer:
         if k is not None and self.max_logprobs is not None and k > self.max_logprobs and not self.silent_cap:
             return 400, _error(f"Requested sample logprobs of {k}, which is greater than max allowed: "
                                f"{self.max_logprobs}", "BadRequestError", 400)
+        unknown = sorted(set(body) - OPENAI_COMPLETION_FIELDS)
+        if self.strict and unknown:
+            return 400, _error(f"Unrecognized request argument supplied: {unknown[0]}", "invalid_request_error", 400)
         if self.text_prompts and isinstance(body["prompt"], list):
             return 500, _error("1 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'prompt', 'str'), "
                                "'msg': 'Input should be a valid string'}", "internal_server_error", 500)

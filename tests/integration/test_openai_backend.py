@@ -123,6 +123,16 @@ def test_a_server_capping_logprobs_is_refused_before_any_generation(hf, silent):
     assert logprobs_cap("Invalid value for 'top_logprobs': must be less than or equal to 20.") == 20
 
 
+def test_a_strict_server_refusing_the_extra_fields_gets_plain_requests(hf):
+    """vLLM's token-id field and llama-cpp-python's sampling fields are dropped where a server refuses them."""
+    with StubServer(hf, token_ids=False, strict=True) as server:
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, max_retries=0)
+        got = remote.generate(PROMPTS[:1], max_new_tokens=4, top_k_logprobs=2)
+    assert remote.extra == {} and remote.token_ids is False and len(got[0].response_ids) == 4
+    assert [sorted(set(b) & {"return_tokens_as_token_ids", "repeat_penalty", "min_p"}) for b in server.bodies] == [
+        ["min_p", "repeat_penalty", "return_tokens_as_token_ids"]] + [[]] * (len(server.bodies) - 1)
+
+
 def test_503s_are_retried_by_the_sdk(hf):
     with StubServer(hf, fail_first=2) as server:
         got = OpenAIBackend(server.url, "tiny", hf.tokenizer, max_retries=3).generate(
