@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Create .venv at the project root and install FastDistill with its pinned dependencies.
 # `--with-checkov` (what `make test` passes) also creates .venv-checkov for the Terraform policy checks,
-# `--with-kfp` (make test too) .venv-kfp for the Kubeflow Pipelines compiler.
+# `--with-kfp` (make test too) .venv-kfp for the Kubeflow Pipelines compiler,
+# `--with-llama-server` (make test too) .venv-llama-server, a real OpenAI-compatible server for the served-teacher test.
 # Idempotent: a second run with an unchanged pyproject.toml returns in about a second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,19 +39,37 @@ print(" ".join(project["optional-dependencies"]["kubeflow"]))')
   echo "$want" > "$stamp"
 }
 
+install_llama_server() {
+  # llama-cpp-python's server (fastapi, uvicorn, sse-starlette, pydantic-settings) is a separate program the tests
+  # start as a subprocess, so it gets its own virtualenv and never pins anything in .venv. No wheel is served:
+  # pip builds llama.cpp from source (5.5 to 9 min on a busy 2-core machine; then pip's cache keeps the wheel).
+  # GGML_NATIVE=OFF: a native (-march=native) build crashed with an invalid opcode on a CPU like CI's; the portable
+  # build runs everywhere. pip's cache keys the wheel on the version, not on CMAKE_ARGS: a native wheel built by hand
+  # earlier would be reused (`pip cache remove llama_cpp_python` drops it).
+  local stamp=.venv-llama-server/.fastdistill-installed
+  [[ -f $stamp && $(cat "$stamp") == "$want" ]] && return 0
+  [[ -x .venv-llama-server/bin/python ]] || "$PYTHON" -m venv .venv-llama-server
+  CMAKE_ARGS="-DGGML_NATIVE=OFF ${CMAKE_ARGS:-}" .venv-llama-server/bin/python -m pip install \
+    --disable-pip-version-check --quiet "llama-cpp-python[server]==0.3.36"
+  echo "$want" > "$stamp"
+}
+
 checkov_pid=
 with_kfp=
+with_llama_server=
 for arg in "$@"; do
   case $arg in
     --with-checkov)
       install_checkov &  # beside the main install: measured 3 min 33 s for both against about 4 min 25 s one after the other
       checkov_pid=$! ;;
     --with-kfp) with_kfp=1 ;;
-    *) echo "usage: scripts/setup.sh [--with-checkov] [--with-kfp]" >&2; exit 2 ;;
+    --with-llama-server) with_llama_server=1 ;;
+    *) echo "usage: scripts/setup.sh [--with-checkov] [--with-kfp] [--with-llama-server]" >&2; exit 2 ;;
   esac
 done
 finish() {
   [[ -z $with_kfp ]] || install_kfp  # after the main install: .venv-kfp sees .venv's packages
+  [[ -z $with_llama_server ]] || install_llama_server
   [[ -z $checkov_pid ]] || wait "$checkov_pid"  # its exit status fails the setup too
 }
 stamp=.venv/.fastdistill-installed

@@ -5,7 +5,11 @@ with exponential backoff on connection errors, 408, 429 and 5xx (honouring
 `Retry-After`); requests run `concurrency` at a time. Prompts are sent as
 token ids (the chat template is applied locally, so the server sees exactly
 the tokens the student will train on) to `POST {base_url}/completions` with
-`logprobs: k`.
+`logprobs: k`. A server whose completions take only text (llama-cpp-python's
+refuses a token list) gets the same ids decoded back to text, special
+tokens included, which a byte-level BPE tokenizer with the same vocabulary and
+merges encodes to the same ids; echo scoring is refused there, since the
+boundary between prompt and response would be the server's tokenization.
 
 Returned tokens become ids (`positions`, `token_pieces`): vLLM's
 `return_tokens_as_token_ids` extension makes every token read `token_id:N`;
@@ -38,6 +42,11 @@ from fastdistill.inference.types import Generation, GenerationStats
 
 T = TypeVar("T")
 TOKEN_IDS_EXTRA = {"return_tokens_as_token_ids": True}  # vLLM; other servers ignore unknown fields
+# Sample as the hf backend does: llama-cpp-python otherwise applies its own defaults (repeat_penalty 1.1, min_p 0.05),
+# and its temperature-0 reply was then not the argmax of the logprobs it returned. Its top_k 40 stays (it takes 0 for
+# off, which older vLLM refuses): greedy decoding is unaffected, sampling keeps its 40 most likely tokens.
+PLAIN_SAMPLING_EXTRA = {"repeat_penalty": 1.0, "min_p": 0.0}
+SERVER_EXTRA = {**TOKEN_IDS_EXTRA, **PLAIN_SAMPLING_EXTRA}
 _CAP = re.compile(r"(?:max(?:imum)?(?:\s+allowed)?|at\s+most|less\s+than\s+or\s+equal\s+to|<=|≤|cannot\s+exceed|up\s+to)"
                   r"\D{0,12}?(\d+)", re.I)
 
@@ -70,7 +79,10 @@ def call(client: openai.OpenAI, endpoint: str, request: Callable[[], T]) -> T:
 def _message(err: openai.APIStatusError) -> str:
     body = err.body if isinstance(err.body, dict) else {}
     inner = body.get("error") if isinstance(body.get("error"), dict) else body
-    return str(inner.get("message") or err.message)
+    if not inner.get("message") and isinstance(body.get("detail"), list):  # FastAPI's 422 (llama-cpp-python)
+        return "; ".join(f"{'.'.join(map(str, d.get('loc', [])))}: {d.get('msg')}" for d in body["detail"]
+                         if isinstance(d, dict))
+    return str(inner.get("message") or body.get("detail") or err.message)
 
 
 def logprobs_cap(message: str) -> int | None:
@@ -115,7 +127,7 @@ def positions(logprobs) -> list[tuple[Returned, list[tuple[Returned, float]]]]:
             for t, top in zip(tokens, tops + [None] * (len(tokens) - len(tops)))]
 
 
-def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKEN_IDS_EXTRA) -> tuple[dict, bool]:
+def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = SERVER_EXTRA) -> tuple[dict, bool]:
     """One 1-token request asking for `k` logprobs: (the request extras the server takes, whether it returns token ids).
 
     A server that caps logprobs below `k` is refused naming the cap, whether it says so (vLLM's 400, OpenAI's
@@ -133,7 +145,7 @@ def probe_logprobs(client: openai.OpenAI, model: str, k: int, extra: dict = TOKE
     reply = call(client, "completions", probe)
     if isinstance(reply, openai.BadRequestError):
         text = _message(reply)
-        if "return_tokens_as_token_ids" in text and extra:  # a strict server refusing vLLM's extension
+        if extra and any(key in text for key in extra):  # a strict server refusing vLLM's extension or a field
             return probe_logprobs(client, model, k, {})
         if "logprob" in text.lower():
             cap = logprobs_cap(text)
@@ -167,8 +179,9 @@ class OpenAIBackend:
                                             max_retries=max_retries)
         self.concurrency = concurrency
         self.pieces = PieceMapper(tokenizer)
-        self.extra: dict = dict(TOKEN_IDS_EXTRA)
+        self.extra: dict = dict(SERVER_EXTRA)
         self.token_ids: bool | None = None  # whether the server speaks the token-id extension (known after the probe)
+        self.text_prompts: bool | None = None  # whether the server refuses token-id prompts (known after `check_prompts`)
         self._checked_k = 0
         self.stats = GenerationStats()
 
@@ -182,6 +195,31 @@ class OpenAIBackend:
             self.extra, self.token_ids = probe_logprobs(self.client, self.model, k)
             self._checked_k = k
 
+    def check_prompts(self, ids: list[int]) -> None:
+        """Learn, with one 1-token request, whether the server takes prompts as token ids or only as text.
+
+        llama-cpp-python's server validates `prompt` as a string and answers a token list with HTTP 500 (its
+        handler turns FastAPI's 422 into a 500) naming `prompt` and "valid string"; any other refusal is reported.
+        """
+        if self.text_prompts is not None:
+            return
+
+        def probe():
+            try:
+                return self.client.completions.create(model=self.model, prompt=ids, max_tokens=1, temperature=0.0,
+                                                      extra_body=self.extra)
+            except openai.APIStatusError as err:
+                text = _message(err).lower()
+                if err.status_code in (400, 422, 500) and "prompt" in text and "string" in text:
+                    return err
+                raise
+
+        self.text_prompts = isinstance(call(self.client, "completions", probe), openai.APIStatusError)
+
+    def _prompt(self, ids: list[int]) -> list[int] | str:
+        # special tokens stay as text: the server must parse them (llama-cpp-python tokenizes with special=True)
+        return self.tokenizer.decode(ids, skip_special_tokens=False) if self.text_prompts else ids
+
     def generate(self, prompts: list[str], *, max_new_tokens: int, batch_size: int = 16, temperature: float = 0.0,
                  top_p: float = 1.0, top_k_logprobs: int | None = None, seed: int = 0,
                  desc: str = "generating") -> list[Generation]:
@@ -189,11 +227,13 @@ class OpenAIBackend:
         if top_k_logprobs is not None:
             self.check_logprobs(top_k_logprobs)
         encoded = [encode_chat_prompt(self.tokenizer, p) for p in prompts]
+        if encoded:
+            self.check_prompts(encoded[0][-1:])
         started = time.perf_counter()
 
         def one(i: int) -> Generation:
             extra = {} if top_k_logprobs is None else {"logprobs": top_k_logprobs}
-            reply = self._complete(prompt=encoded[i], max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+            reply = self._complete(prompt=self._prompt(encoded[i]), max_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
                                    seed=seed + i, **extra)  # its own seed: n samples of one prompt must differ
             return self._parse(encoded[i], reply.choices[0], top_k_logprobs, f"prompt {i}")
 
@@ -207,6 +247,12 @@ class OpenAIBackend:
     def score(self, pairs: list[tuple[list[int], list[int]]], *, top_k_logprobs: int, batch_size: int = 16) -> list[Generation]:
         """Teacher-forced top-k logprobs of given responses: `echo` with no new tokens returns the prompt's logprobs."""
         self.check_logprobs(top_k_logprobs)
+        if pairs:
+            self.check_prompts(list(pairs[0][0])[-1:])
+        if self.text_prompts:
+            raise ServerError(f"{self.base_url} takes prompts only as text, so it cannot score given responses: "
+                              "echo scoring needs token-id prompts (the prompt/response boundary must be ours); "
+                              "use a server that accepts them (vLLM) for on-policy objectives and scoring")
 
         def one(pair: tuple[list[int], list[int]]) -> Generation:
             prompt, response = list(pair[0]), list(pair[1])

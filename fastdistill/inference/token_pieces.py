@@ -12,6 +12,8 @@ Servers say so three ways: as the raw bytes (OpenAI's chat `bytes` field),
 as `bytes:\\xe6\\x9d` (OpenAI's completions), or lossily ("" from
 llama-cpp-python, U+FFFD from others). The first two map exactly; a lossy
 piece cannot name one token and is refused (`LossyPiece`) instead of guessed.
+llama-cpp-python also renders every special token as "" (the end-of-turn
+token, a frequent runner-up near the end of a reply, among them).
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ def piece_bytes(piece: str, raw: list[int] | None = None) -> bytes:
             last = match.end()
         return bytes(out + rest[last:].encode())
     if piece == "" or "\ufffd" in piece:
-        raise LossyPiece(f"token {piece!r} is part of a multi-byte character the server did not send as bytes")
+        raise LossyPiece(f"token {piece!r} has no text of its own (a special token such as the end of turn, or part "
+                         "of a multi-byte character) and the server sent neither its id nor its bytes")
     return piece.encode("utf-8")
 
 

@@ -13,6 +13,9 @@ What it can be told to do, each like a real server:
   (`content` entries with each token's `id`, `bytes` and its text cut to whole UTF-8 characters);
 - `max_logprobs`: refuse more logprobs with vLLM's 400 ("... greater than max allowed: N"); with
   `silent_cap`, return only that many instead (as llama.cpp's server does);
+- `text_prompts`: refuse a prompt given as token ids as llama-cpp-python's server does (FastAPI's validation
+  error, which its handler answers as a 500);
+- `strict`: refuse a request field OpenAI's API does not know with its 400 ("Unrecognized request argument");
 - `fail_first`: answer the first n requests with 503 (and `retry-after-ms`, which the SDK honours);
 - `stall_s`: hold every request this long and then drop it unanswered (a server too slow for the client's timeout);
 - `judge`: a function (first answer, second answer) -> P(first is better) behind the chat endpoint.
@@ -31,6 +34,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 _BYTE_OF = {c: b for b, c in bytes_to_unicode().items()}
+OPENAI_COMPLETION_FIELDS = {"model", "prompt", "max_tokens", "temperature", "top_p", "n", "stream", "logprobs", "echo",
+                            "stop", "presence_penalty", "frequency_penalty", "best_of", "logit_bias", "user", "seed",
+                            "suffix", "stream_options"}
 
 
 def token_bytes(tokenizer, token_id: int) -> bytes:
@@ -53,9 +59,9 @@ def text_piece(tokenizer, token_id: int) -> str:
 class StubServer:
     def __init__(self, backend=None, *, token_ids: bool = True, llama_cpp: bool = False, max_logprobs: int | None = None,
                  silent_cap: bool = False, fail_first: int = 0, judge: Callable[[str, str], float] | None = None,
-                 judge_logprobs: bool = True, stall_s: float = 0.0):
+                 judge_logprobs: bool = True, stall_s: float = 0.0, text_prompts: bool = False, strict: bool = False):
         self.backend, self.token_ids, self.max_logprobs, self.silent_cap = backend, token_ids, max_logprobs, silent_cap
-        self.llama_cpp, self.stall_s = llama_cpp, stall_s
+        self.llama_cpp, self.stall_s, self.text_prompts, self.strict = llama_cpp, stall_s, text_prompts, strict
         self.fail_first, self.judge, self.judge_logprobs = fail_first, judge, judge_logprobs
         self.requests, self.generations, self.bodies, self.replies = 0, 0, [], []
         self.lock = threading.Lock()
@@ -119,9 +125,16 @@ class StubServer:
         if k is not None and self.max_logprobs is not None and k > self.max_logprobs and not self.silent_cap:
             return 400, _error(f"Requested sample logprobs of {k}, which is greater than max allowed: "
                                f"{self.max_logprobs}", "BadRequestError", 400)
+        unknown = sorted(set(body) - OPENAI_COMPLETION_FIELDS)
+        if self.strict and unknown:
+            return 400, _error(f"Unrecognized request argument supplied: {unknown[0]}", "invalid_request_error", 400)
+        if self.text_prompts and isinstance(body["prompt"], list):
+            return 500, _error("1 validation errors:\n  {'type': 'string_type', 'loc': ('body', 'prompt', 'str'), "
+                               "'msg': 'Input should be a valid string'}", "internal_server_error", 500)
         shown = min(k, self.max_logprobs) if k is not None and self.max_logprobs is not None else k
         tokenizer = self.backend.tokenizer
-        ids = body["prompt"] if isinstance(body["prompt"], list) else tokenizer(body["prompt"])["input_ids"]
+        ids = (body["prompt"] if isinstance(body["prompt"], list)
+               else tokenizer(body["prompt"], add_special_tokens=False)["input_ids"])
         if body.get("echo") and body["max_tokens"] == 0:  # vLLM-style prompt scoring
             scored = self.backend.score([(ids[:1], ids[1:])], top_k_logprobs=k)[0]
             tops = [None] + [self._tops(body, a[:shown], b[:shown]) for a, b in zip(scored.topk_ids, scored.topk_logprobs)]

@@ -41,7 +41,9 @@ def test_openai_backend_matches_the_hf_backend_on_the_same_model(hf, token_ids):
         got = remote.generate(PROMPTS, max_new_tokens=6, top_k_logprobs=4)
     assert remote.token_ids is token_ids  # the probe saw whether the server speaks the extension
     assert all(b["return_tokens_as_token_ids"] is True for b in server.bodies)
-    pieces = [t for r in server.replies for t in r["choices"][0]["logprobs"]["tokens"]]
+    # the server's own sampling defaults off (llama-cpp-python's repeat_penalty 1.1 broke greedy decoding)
+    assert all(b["repeat_penalty"] == 1.0 and b["min_p"] == 0.0 for b in server.bodies)
+    pieces = [t for r in server.replies if r["choices"][0]["logprobs"] for t in r["choices"][0]["logprobs"]["tokens"]]
     assert all(p.startswith("token_id:") for p in pieces) is token_ids
     _same_as_hf(hf, remote, got)
 
@@ -51,6 +53,21 @@ def test_llama_cpp_shaped_logprobs_with_ids_and_bytes_match_the_hf_backend(hf):
         remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, concurrency=2)
         got = remote.generate(PROMPTS, max_new_tokens=6, top_k_logprobs=4)
     assert "content" in server.replies[-1]["choices"][0]["logprobs"] and remote.token_ids is True
+    _same_as_hf(hf, remote, got)
+
+
+def test_a_server_taking_only_text_prompts_gets_the_same_tokens_as_text(hf):
+    """llama-cpp-python's server refuses a token-id prompt (a 500 naming `prompt`): the backend learns so once and
+    sends text. (No retries here: the SDK would retry the 500 with backoff first, as it does against the real one.)"""
+    with StubServer(hf, token_ids=False, text_prompts=True) as server:
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, concurrency=2, max_retries=0)
+        got = remote.generate(PROMPTS, max_new_tokens=6, top_k_logprobs=4)
+        with pytest.raises(ServerError, match=r"takes prompts only as text, so it cannot score"):
+            remote.score([(got[0].prompt_ids, got[0].response_ids)], top_k_logprobs=4)
+    assert remote.text_prompts is True
+    generating = [b for b in server.bodies if b.get("max_tokens") == 6]
+    assert [b["prompt"] for b in generating] and all(isinstance(b["prompt"], str) for b in generating)
+    assert sum(isinstance(b["prompt"], list) for b in server.bodies) == 1  # the one probe
     _same_as_hf(hf, remote, got)
 
 
@@ -106,11 +123,22 @@ def test_a_server_capping_logprobs_is_refused_before_any_generation(hf, silent):
     assert logprobs_cap("Invalid value for 'top_logprobs': must be less than or equal to 20.") == 20
 
 
+def test_a_strict_server_refusing_the_extra_fields_gets_plain_requests(hf):
+    """vLLM's token-id field and llama-cpp-python's sampling fields are dropped where a server refuses them."""
+    with StubServer(hf, token_ids=False, strict=True) as server:
+        remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, max_retries=0)
+        got = remote.generate(PROMPTS[:1], max_new_tokens=4, top_k_logprobs=2)
+    assert remote.extra == {} and remote.token_ids is False and len(got[0].response_ids) == 4
+    assert [sorted(set(b) & {"return_tokens_as_token_ids", "repeat_penalty", "min_p"}) for b in server.bodies] == [
+        ["min_p", "repeat_penalty", "return_tokens_as_token_ids"]] + [[]] * (len(server.bodies) - 1)
+
+
 def test_503s_are_retried_by_the_sdk(hf):
     with StubServer(hf, fail_first=2) as server:
         got = OpenAIBackend(server.url, "tiny", hf.tokenizer, max_retries=3).generate(
             PROMPTS[:1], max_new_tokens=4, top_k_logprobs=2)
-    assert server.requests == 4 and len(got[0].response_ids) == 4  # 2 x 503, then the probe and the generation
+    # 2 x 503, then the logprobs probe, the prompt-form probe and the generation
+    assert server.requests == 5 and len(got[0].response_ids) == 4
     with StubServer(hf, fail_first=5) as server:
         remote = OpenAIBackend(server.url, "tiny", hf.tokenizer, max_retries=1)
         with pytest.raises(ServerError, match=r"/v1/completions answered HTTP 503: the server is overloaded"):
