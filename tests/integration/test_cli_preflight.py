@@ -40,7 +40,7 @@ def project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
 
 @pytest.fixture()
 def own_project(tmp_path_factory, model_cache_dir) -> tuple[Path, dict]:
-    """A copy for a command that succeeds and so rightly leaves the local stack (.zen) behind."""
+    """A copy for a command past the preflight: it rightly sets up the local stack (.zen) before its work."""
     return _project(tmp_path_factory.mktemp("own-project"), model_cache_dir)
 
 
@@ -204,7 +204,7 @@ def test_a_read_only_mlflow_db_is_named_before_any_model_loads(project, tmp_path
     assert _left_behind(project[0]) == [] and db.read_bytes() == before
 
 
-def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(project, tmp_path):
+def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(own_project, tmp_path):
     from mlflow.tracking import MlflowClient
 
     from fastdistill.registry.lock import PromotionLock
@@ -214,7 +214,7 @@ def test_promote_waiting_on_a_held_lock_names_the_holder_without_a_traceback(pro
     client.create_registered_model("fastdistill-student")
     client.create_model_version("fastdistill-student", source=str(tmp_path))
     with PromotionLock(client, "fastdistill-student"):  # held by this (live) test process
-        code, out, err = _run(project, "promote", "1", "--reason", "by hand", "--wait", "2", "--tracking-uri", uri)
+        code, out, err = _run(own_project, "promote", "1", "--reason", "by hand", "--wait", "2", "--tracking-uri", uri)
     assert code == 1, out + err[-3000:]
     held = f"held by {socket.gethostname()} pid {os.getpid()} since "
     assert f"warning: waiting for the promotion lock fastdistill-student.promotion-lock, {held}" in out
