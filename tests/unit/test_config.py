@@ -9,22 +9,7 @@ import pytest
 
 from fastdistill.config import RunConfig, fingerprint
 from fastdistill.run_config import ConfigError, load_run_config, validate_parameters
-
-
-@pytest.fixture()
-def seeds(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "seeds.jsonl"
-    # Two valid rows: validation reads the seeds file itself (bad lines stop the run before any step).
-    path.write_text('{"id": "a", "category": "c", "prompt": "p", "reference": "r"}\n'
-                    '{"id": "b", "category": "c", "prompt": "q", "reference": "s"}\n')
-    return path
-
-
-def _error(params: dict) -> str:
-    with pytest.raises(ConfigError) as err:
-        validate_parameters(params, "cfg.yaml")
-    return str(err.value)
+from tests.support.config import config_error
 
 
 def test_defaults_validate_and_fill_in_the_seeds_hash(seeds):
@@ -35,48 +20,48 @@ def test_defaults_validate_and_fill_in_the_seeds_hash(seeds):
 
 
 def test_unknown_key_names_its_path(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "training": {"ce_wieght": 0.5}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "training": {"ce_wieght": 0.5}})
     assert "cfg.yaml: training.ce_wieght: unknown key" in message
 
 
 def test_wrong_type_names_field_and_value(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"top_k": "many"}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "teacher": {"top_k": "many"}})
     assert "teacher.top_k" in message and "'many'" in message
 
 
 def test_out_of_range_value_says_the_bound(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "training": {"ce_weight": 1.5}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "training": {"ce_weight": 1.5}})
     assert "training.ce_weight" in message and "less than or equal to 1" in message
 
 
 def test_missing_seeds_file_is_named():
-    message = _error({"data": {"seeds_path": "nowhere/seeds.jsonl"}})
+    message = config_error({"data": {"seeds_path": "nowhere/seeds.jsonl"}})
     assert "data: seeds_path: file 'nowhere/seeds.jsonl' does not exist" in message
 
 
 def test_unknown_teacher_spec_lists_accepted_forms(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"model": "packaged:gpt5"}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "teacher": {"model": "packaged:gpt5"}})
     assert "teacher.model" in message and "'packaged:gpt5' is not a packaged model" in message
     assert "smollm2-135m-instruct" in message
 
 
 def test_unknown_objective_lists_choices(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "training": {"objective": "rkll"}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "training": {"objective": "rkll"}})
     assert "training.objective = 'rkll' is not allowed: 'sft', 'fkl', 'rkl', 'jsd', 'skl', 'srkl', 'step_by_step', 'gkd' or 'tvd'" in message
 
 
 def test_student_needs_exactly_one_source(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "student": {"model": "tiny:s", "num_layers": 2}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "student": {"model": "tiny:s", "num_layers": 2}})
     assert "student: set exactly one of student.model" in message
 
 
 def test_unknown_registry_metric_lists_choices(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "registry": {"metric": "bleu"}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "registry": {"metric": "bleu"}})
     assert "registry.metric = 'bleu' is not allowed" in message and "rougeL_vs_teacher" in message
 
 
 def test_every_problem_is_reported_at_once(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"top_k": 0}, "evaluation": {"batch_size": 0}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "teacher": {"top_k": 0}, "evaluation": {"batch_size": 0}})
     assert "teacher.top_k" in message and "evaluation.batch_size" in message
 
 
@@ -119,7 +104,7 @@ def test_fingerprint_changes_with_config(seeds):
 
 
 def test_openai_backend_needs_a_server_url(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"backend": "openai"}})
+    message = config_error({"data": {"seeds_path": str(seeds)}, "teacher": {"backend": "openai"}})
     assert "teacher: backend 'openai' needs teacher.base_url" in message
     ok = validate_parameters({"data": {"seeds_path": str(seeds)},
                               "teacher": {"backend": "openai", "base_url": "http://localhost:8000/v1"}})
@@ -127,14 +112,14 @@ def test_openai_backend_needs_a_server_url(seeds):
 
 
 def test_the_old_eval_fraction_says_what_replaced_it(seeds):
-    message = _error({"data": {"seeds_path": str(seeds), "eval_fraction": 0.2}})
+    message = config_error({"data": {"seeds_path": str(seeds), "eval_fraction": 0.2}})
     assert "eval_fraction was split in two: set validation_fraction" in message
 
 
 def test_student_and_teacher_are_compared_at_the_same_budget(seeds):
-    message = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"max_new_tokens": 32},
+    message = config_error({"data": {"seeds_path": str(seeds)}, "teacher": {"max_new_tokens": 32},
                       "evaluation": {"max_new_tokens": 64}})
     assert "evaluation.max_new_tokens (64) exceeds teacher.max_new_tokens (32)" in message
     assert "sweep.eval_max_new_tokens (48) exceeds teacher.max_new_tokens (32)" in message
-    sampled = _error({"data": {"seeds_path": str(seeds)}, "teacher": {"temperature": 0.7}})
+    sampled = config_error({"data": {"seeds_path": str(seeds)}, "teacher": {"temperature": 0.7}})
     assert "teacher.temperature 0.7" in sampled and "must then be greedy" in sampled

@@ -18,26 +18,12 @@ from fastdistill.run_config import (
     load_run_config,
     validate_parameters,
 )
-
-
-@pytest.fixture()
-def seeds(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    path = tmp_path / "seeds.jsonl"
-    path.write_text('{"id": "a", "category": "c", "prompt": "p", "reference": "r"}\n'
-                    '{"id": "b", "category": "c", "prompt": "q", "reference": "s"}\n')
-    return path
+from tests.support.config import config_error
 
 
 def _tiny(seeds: Path, **sections) -> dict:
     return {"data": {"seeds_path": str(seeds)}, "teacher": {"model": "tiny:teacher"}, "student": {"num_layers": 2},
             **sections}
-
-
-def _error(params: dict) -> str:
-    with pytest.raises(ConfigError) as err:
-        validate_parameters(params, "cfg.yaml")
-    return str(err.value)
 
 
 def test_an_empty_config_file_is_refused_not_run_with_every_default(tmp_path):
@@ -59,7 +45,7 @@ def test_a_config_without_parameters_is_refused(tmp_path):
                                           ("training.learning_rate", True), ("evaluation.max_examples", True)])
 def test_a_bool_is_not_a_number(seeds, field, value):
     section, key = field.split(".")
-    message = _error(_tiny(seeds, **{section: {key: value}}))
+    message = config_error(_tiny(seeds, **{section: {key: value}}))
     assert message == f"cfg.yaml: {field}: expected a number, got {value!r}"
 
 
@@ -79,10 +65,10 @@ def test_the_teachers_shape_is_known_without_loading_it(tmp_path):
 
 
 def test_a_student_deeper_than_its_teacher_is_refused(seeds):
-    message = _error(_tiny(seeds, student={"num_layers": 6}))
+    message = config_error(_tiny(seeds, student={"num_layers": 6}))
     assert ("student.num_layers (6) exceeds the teacher tiny:teacher's 4 layers: a student is built from the "
             "teacher's own layers; use at most 4") in message
-    swept = _error(_tiny(seeds, student={"num_layers": 2}, sweep={"grid": {"num_layers": [2, 5]}}))
+    swept = config_error(_tiny(seeds, student={"num_layers": 2}, sweep={"grid": {"num_layers": [2, 5]}}))
     assert "sweep.grid.num_layers (5) exceeds the teacher tiny:teacher's 4 layers" in swept
     assert "(2)" not in swept
     assert validate_parameters(_tiny(seeds, student={"num_layers": 4})).student.num_layers == 4
@@ -90,7 +76,7 @@ def test_a_student_deeper_than_its_teacher_is_refused(seeds):
 
 def test_a_max_length_no_example_fits_is_refused(seeds):
     template = chat_template_tokens("tiny:teacher")
-    message = _error(_tiny(seeds, training={"max_length": 16}, gate={"min_prompt_tokens": 3}))
+    message = config_error(_tiny(seeds, training={"max_length": 16}, gate={"min_prompt_tokens": 3}))
     assert message == (f"cfg.yaml: training.max_length (16) fits no example: the teacher's chat template takes "
                        f"{template} tokens and every prompt at least gate.min_prompt_tokens (3), leaving no token of "
                        f"the answer; use at least {template + 4}")
@@ -125,7 +111,7 @@ def test_a_given_student_with_another_tokenizer_is_refused(seeds, tmp_path):
     PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
                             eos_token="</s>").save_pretrained(other)
     (other / "config.json").write_text('{"num_hidden_layers": 2, "vocab_size": 6}')
-    message = _error(_tiny(seeds, student={"model": str(other)}))
+    message = config_error(_tiny(seeds, student={"model": str(other)}))
     assert f"student.model {other}: its tokenizer (6 tokens) is not the teacher tiny:teacher's (" in message
     assert "token-level distillation needs the same tokenizer" in message
     same = validate_parameters(_tiny(seeds, student={"model": "tiny:student"}))  # the packaged tokenizer too
