@@ -7,14 +7,12 @@ The server is a process group of its own, stopped with everything it started.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.postgres import free_port
+from tests.support.process_group import ProcessGroup
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv-llama-server" / "bin" / "python"
@@ -23,20 +21,10 @@ MODEL_ALIAS = "smollm2"
 
 
 @dataclass
-class LlamaServer:
+class LlamaServer(ProcessGroup):
     url: str  # the OpenAI base URL, .../v1
     proc: subprocess.Popen
     log: Path
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def start_server(gguf: Path, tmp: Path) -> LlamaServer:
@@ -50,25 +38,8 @@ def start_server(gguf: Path, tmp: Path) -> LlamaServer:
             stdout=out, stderr=subprocess.STDOUT, cwd=tmp, start_new_session=True)
     server = LlamaServer(f"http://127.0.0.1:{port}/v1", proc, log)
     try:
-        _wait_until_serving(server)
+        server.wait_until_answers(server.url + "/models", "llama_cpp.server", START_TIMEOUT_S)
     except BaseException:
         server.stop()
         raise
     return server
-
-
-def _wait_until_serving(server: LlamaServer) -> None:
-    import requests
-
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"llama_cpp.server exited ({server.proc.returncode}): {server.log.read_text()[-3000:]}")
-        try:
-            if requests.get(server.url + "/models", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"llama_cpp.server did not answer /v1/models within {START_TIMEOUT_S} s: "
-                       f"{server.log.read_text()[-3000:]}")

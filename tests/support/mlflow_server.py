@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.postgres import free_port
+from tests.support.process_group import ProcessGroup
 
 START_TIMEOUT_S = 240  # a cold start on a busy 2-core machine imports all of MLflow's server
 
 
 @dataclass
-class MlflowServer:
+class MlflowServer(ProcessGroup):
     uri: str
     backend_uri: str
     proc: subprocess.Popen
     log: Path
-
-    def stop(self) -> None:
-        """End the server and the workers it started (its own process group, so nothing else is touched)."""
-        if self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
 
 
 def start_server(tmp: Path, backend_uri: str, *options: str, env: dict[str, str] | None = None) -> MlflowServer:
@@ -51,28 +39,11 @@ def start_server(tmp: Path, backend_uri: str, *options: str, env: dict[str, str]
             stdout=subprocess.DEVNULL, stderr=stderr, env=env, cwd=tmp, start_new_session=True)
     server = MlflowServer(f"http://127.0.0.1:{port}", backend_uri, proc, log)
     try:
-        _wait_for_health(server)
+        server.wait_until_answers(server.uri + "/health", "mlflow server", START_TIMEOUT_S)
     except BaseException:
         server.stop()
         raise
     return server
-
-
-def _wait_for_health(server: MlflowServer) -> None:
-    import requests
-
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
-            raise RuntimeError(f"mlflow server exited ({server.proc.returncode}): {server.log.read_text()[-3000:]}")
-        try:
-            if requests.get(server.uri + "/health", timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"mlflow server did not answer /health within {START_TIMEOUT_S} s: "
-                       f"{server.log.read_text()[-3000:]}")
 
 
 ADMIN, ADMIN_PASSWORD = "admin", "fastdistill-test-admin"  # a throwaway server's login, never a real one
