@@ -51,9 +51,14 @@ def stack_k8s(outputs_path: Path, image_builder: str | None, codebuild_project: 
                                   codebuild_project=codebuild_project)
     except (StackOutputsError, RuntimeError) as err:  # RuntimeError: a component of that name with another flavor
         fail(str(err))
+    _print_registered(info, activated=not no_activate)
+
+
+def _print_registered(info, activated: bool) -> None:
+    """What `stack k8s` and `stack kubeflow` registered: each component, the stack, MLflow, any warning."""
     for kind, name in info.components.items():
         console.print(f"  {kind:<20} {name}")
-    state = "registered" if no_activate else "active"
+    state = "active" if activated else "registered"
     console.print(Text.assemble("stack ", (info.stack_name, "bold"), f" {state}; MLflow at {info.tracking_uri}"),
                   soft_wrap=True)
     for warning in info.warnings:
@@ -104,13 +109,7 @@ def stack_kubeflow(outputs_path: Path | None, kfp_host: str | None, kube_context
                                        image_builder, codebuild_project, activate=not no_activate)
     except (StackOutputsError, RuntimeError) as err:  # RuntimeError: also KubeflowUnavailable
         fail(str(err))
-    for kind, name in info.components.items():
-        console.print(f"  {kind:<20} {name}")
-    state = "registered" if no_activate else "active"
-    console.print(Text.assemble("stack ", (info.stack_name, "bold"), f" {state}; MLflow at {info.tracking_uri}"),
-                  soft_wrap=True)
-    for warning in info.warnings:
-        warn(warning)
+    _print_registered(info, activated=not no_activate)
 
 
 def _kubeflow_dry_run(config_path: Path, output: Path, outputs_path: Path | None) -> None:
